@@ -1,0 +1,119 @@
+"""The error hierarchy: every failure a user can act on is an EximctlError.
+
+The CLI prints ``str(error)`` as one line and exits 1. Each subclass carries the
+value that failed (a URL, a path, a fingerprint, a return code) as a field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class EximctlError(Exception):
+    """A failure that eximctl reports to the user without a traceback."""
+
+
+class SiteError(EximctlError):
+    """The site file is invalid."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(f"site file: {key}: {message}")
+
+
+class DownloadError(EximctlError):
+    """A download failed, or the downloaded file is empty or truncated."""
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = url
+        super().__init__(f"download of {url} failed: {message}")
+
+
+class VersionNotAvailableError(EximctlError):
+    """The source cannot supply the Exim version that the site pins."""
+
+    def __init__(self, version: str, available: list[str], source: str) -> None:
+        self.version = version
+        self.available = available
+        listed = ", ".join(available) or "none"
+        super().__init__(
+            f"Exim {version} is not available from {source} (it has: {listed}); "
+            "change source.version in the site file or choose another source"
+        )
+
+
+class SignatureError(EximctlError):
+    """A signature check failed: missing, bad, untrusted key or wrong file."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        self.path = path
+        super().__init__(f"signature check of {path} failed: {message}")
+
+
+class UntrustedKeyError(SignatureError):
+    """The signature is valid but made by a key whose fingerprint is not pinned."""
+
+    def __init__(self, path: Path, fingerprint: str) -> None:
+        self.fingerprint = fingerprint
+        super().__init__(
+            path,
+            f"signed by key {fingerprint}, which is not a pinned Exim maintainer "
+            "key; add it with --trust-fingerprint only after checking it "
+            "out of band",
+        )
+
+
+class UnsafeArchiveError(EximctlError):
+    """The tarball contains a member that would escape the extraction folder."""
+
+    def __init__(self, archive: Path, member: str, reason: str) -> None:
+        self.archive = archive
+        self.member = member
+        super().__init__(f"unsafe member {member!r} in {archive}: {reason}")
+
+
+class MissingDependencyError(EximctlError):
+    """A Debian package that the build needs is not installed."""
+
+    def __init__(self, packages: dict[str, str]) -> None:
+        self.packages = packages
+        reasons = "; ".join(f"{pkg} ({why})" for pkg, why in packages.items())
+        names = " ".join(packages)
+        super().__init__(
+            f"missing build dependencies: {reasons}; run "
+            f"'apt-get install {names}' or 'eximctl build --install-deps'"
+        )
+
+
+class CommandError(EximctlError):
+    """An external command failed."""
+
+    def __init__(self, command: list[str], returncode: int, output: str) -> None:
+        self.command = command
+        self.returncode = returncode
+        self.output = output
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        super().__init__(
+            f"command {' '.join(command)!r} failed with exit code {returncode}"
+            + (f":\n{tail}" if tail else "")
+        )
+
+
+class BuildError(EximctlError):
+    """The Exim build failed or lacks a feature the site asked for."""
+
+
+class ConfigError(EximctlError):
+    """A rendered Exim configuration failed validation."""
+
+
+class ZoneError(EximctlError):
+    """A zone file or one of its records is invalid."""
+
+    def __init__(self, record: str, message: str) -> None:
+        self.record = record
+        super().__init__(f"zone record {record}: {message}")
+
+
+class LabError(EximctlError):
+    """The network-namespace lab could not be set up or torn down."""
