@@ -1,0 +1,7 @@
+"""The 'configure' command of eximctl."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

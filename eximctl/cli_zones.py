@@ -1,0 +1,7 @@
+"""The 'zones' command of eximctl."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []
