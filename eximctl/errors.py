@@ -117,3 +117,33 @@ class ZoneError(EximctlError):
 
 class LabError(EximctlError):
     """The network-namespace lab could not be set up or torn down."""
+
+
+class KeyFileError(EximctlError):
+    """A DKIM key, TLS key or certificate file is missing, invalid or unsafe."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+
+class KeyPermissionError(KeyFileError):
+    """A key file cannot be read by the group that the Exim transports run as."""
+
+    def __init__(self, path: Path, owner: str, group: str, message: str) -> None:
+        self.owner = owner
+        self.group = group
+        super().__init__(path, message)
+
+
+class GroupNotFoundError(EximctlError):
+    """A Unix group that a key file must belong to does not exist yet."""
+
+    def __init__(self, group: str, path: Path) -> None:
+        self.group = group
+        self.path = path
+        super().__init__(
+            f"group {group!r} does not exist, so {path} cannot be given to it; "
+            "run 'eximctl build' first (it creates the Exim user and group) "
+            f"or create it with 'groupadd --system {group}'"
+        )
