@@ -1,0 +1,78 @@
+"""The Exim daemon of each lab mail host."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+from eximctl.errors import LabError
+from eximctl.lab.command import start_daemon
+from eximctl.lab.hosts import LabHost, find_host
+from eximctl.lab.netns import runs_program, wait_for_socket
+from eximctl.site import Site, bundled_site_path, load_site
+
+log = logging.getLogger(__name__)
+
+EXIM = Path("/opt/eximctl/bin/exim")
+QUEUE_INTERVAL = "30s"
+_PROGRAM = "exim"
+
+
+def exim_available(binary: Path = EXIM) -> bool:
+    return binary.is_file()
+
+
+def require_exim(binary: Path = EXIM) -> None:
+    """Raise LabError unless the Exim binary that the lab runs is installed."""
+    if not exim_available(binary):
+        raise LabError(
+            f"{binary} not found; run 'eximctl build' first, or start the lab "
+            "without mail daemons with 'eximctl lab up --no-mail'"
+        )
+
+
+def lab_site(host: LabHost) -> Site:
+    """Load the bundled site file of lab mail host ``host``."""
+    return load_site(bundled_site_path(host.site_name))
+
+
+def _configure(site: Site) -> None:
+    try:
+        configure = importlib.import_module("eximctl.configure")
+    except ModuleNotFoundError:
+        raise LabError(
+            f"cannot configure {site.host.name}: eximctl.configure is not "
+            "available in this installation; start the lab with 'eximctl lab up "
+            "--no-mail' until it is"
+        ) from None
+    configure.configure_site(site, start_daemon=False)
+
+
+def start_mail_host(site: Site, netns_name: str) -> str:
+    """Configure the site and start its Exim daemon in ``netns_name``.
+
+    Installs the configuration of ``site`` without starting a daemon, then
+    runs ``exim -bd -q30s`` inside the namespace; Exim forks into the
+    background and writes the pid file that its configuration names. Does
+    nothing but configure when an Exim daemon runs there already. Returns
+    what it did.
+    """
+    require_exim(Path(site.exim_binary))
+    _configure(site)
+    if runs_program(netns_name, _PROGRAM):
+        return "running"
+
+    host = find_host(netns_name)
+    output = host.root / "run" / "exim-daemon.log"
+    start_daemon(
+        ["ip", "netns", "exec", netns_name, site.exim_binary]
+        + ["-C", site.configure_file, "-bd", f"-q{QUEUE_INTERVAL}"],
+        output,
+        f"check {output} and the Exim logs in {site.log_directory} "
+        f"of lab host {host.name}",
+    )
+    for interface in site.daemon.interfaces:
+        for port in site.daemon.ports:
+            wait_for_socket(netns_name, f"{interface}:{port}")
+    return "started"
