@@ -147,3 +147,75 @@ class GroupNotFoundError(EximctlError):
             "run 'eximctl build' first (it creates the Exim user and group) "
             f"or create it with 'groupadd --system {group}'"
         )
+
+
+class MissingSignatureError(SignatureError):
+    """The detached signature is missing, or the file is not a signature."""
+
+    def __init__(self, path: Path, signature: str, reason: str = "") -> None:
+        self.signature = signature
+        super().__init__(
+            path,
+            f"no usable signature: {reason or f'{signature} does not exist'}; "
+            "eximctl never builds an unsigned source",
+        )
+
+
+class UnknownKeyError(SignatureError):
+    """The signature names a key that the keyring does not contain."""
+
+    def __init__(self, path: Path, key_id: str, keyring: Path) -> None:
+        self.key_id = key_id
+        self.keyring = keyring
+        super().__init__(
+            path,
+            f"signed by key {key_id}, which is not in the keyring {keyring} "
+            "(no public key); give the keyring that holds it with --keyring",
+        )
+
+
+class BadSignatureError(SignatureError):
+    """The signature does not match the file: altered, or made for another file."""
+
+    def __init__(self, path: Path, signature: Path, note: str = "") -> None:
+        self.signature = signature
+        super().__init__(
+            path,
+            f"BAD signature: {signature} does not match the file (the file was "
+            "altered or truncated, or the signature is for another file)"
+            + (f"; {note}" if note else ""),
+        )
+
+
+class ExpiredKeyError(SignatureError):
+    """The signing key (or the signature itself) has expired."""
+
+    def __init__(self, path: Path, key_id: str, what: str = "signing key") -> None:
+        self.key_id = key_id
+        super().__init__(
+            path,
+            f"the {what} {key_id} has expired, so the signature is not accepted",
+        )
+
+
+class RevokedKeyError(SignatureError):
+    """The signing key has been revoked by its owner."""
+
+    def __init__(self, path: Path, key_id: str) -> None:
+        self.key_id = key_id
+        super().__init__(
+            path,
+            f"the signing key {key_id} has been revoked, so the signature is "
+            "not accepted",
+        )
+
+
+class FingerprintError(EximctlError):
+    """A trusted-key fingerprint is not a full 40-hex OpenPGP fingerprint."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        super().__init__(
+            f"invalid key fingerprint {value!r}: give the full 40-hex-digit "
+            "fingerprint (short or long key ids and user ids are not accepted)"
+        )
