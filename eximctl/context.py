@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eximctl.site import DomainSection, Site
+from eximctl.tls_certs import certificate_paths
 
 # OpenSSL options that set the protocol floor; SSLv2 and SSLv3 are always off.
 _PROTOCOL_FLOOR = {
@@ -55,12 +56,10 @@ def tls_paths(site: Site) -> tuple[str, str] | None:
     """Return the server certificate and key paths, or None without TLS."""
     if "tls" not in site.build.features:
         return None
-    if site.tls.certificate:
-        return str(site.resolve(site.tls.certificate)), str(site.resolve(site.tls.key))
-    if site.tls.generate:
-        directory = f"{site.etc_directory}/tls"
-        return f"{directory}/{site.host.name}.crt", f"{directory}/{site.host.name}.key"
-    return None
+    if not (site.tls.certificate or site.tls.generate):
+        return None
+    certificate, key = certificate_paths(site)
+    return str(certificate), str(key)
 
 
 def smarthost_password_path(site: Site) -> str:
@@ -72,22 +71,6 @@ def smarthost_password_path(site: Site) -> str:
 def dkim_keys_file(site: Site) -> str:
     """Return the lsearch file that maps each signing domain to its key path."""
     return f"{site.etc_directory}/dkim/keys"
-
-
-def dkim_domains(site: Site) -> list[str]:
-    """Return the domains whose outbound mail is signed."""
-    if site.dkim is None:
-        return []
-    if site.dkim.domains:
-        return list(site.dkim.domains)
-    return [d.name for d in site.domains if d.kind in ("local", "virtual")]
-
-
-def dkim_key_path(site: Site, domain: str) -> str:
-    """Return the private key path for ``domain`` and the site's selector."""
-    assert site.dkim is not None
-    directory = site.dkim.key_directory or f"{site.etc_directory}/dkim"
-    return f"{directory}/{domain}.{site.dkim.selector}.pem"
 
 
 def template_context(site: Site) -> dict[str, Any]:

@@ -5,13 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from eximctl.context import (
-    dkim_domains,
-    dkim_key_path,
-    dkim_keys_file,
-    qualify_domain,
-    template_context,
-)
+from eximctl.context import dkim_keys_file, qualify_domain, template_context
+from eximctl.dkim_keys import dkim_domains, dkim_key_path
 from eximctl.render import render
 from eximctl.site import DomainSection, Site
 from eximctl.site_rules import REQUIRED_ALIASES

@@ -1,0 +1,46 @@
+"""A pytest plugin that prints one line per check, as eximctl verify shows it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import pytest
+
+
+class CheckReporter:
+    """Prints PASS or FAIL per check, with the fix sentence on failure."""
+
+    def __init__(self) -> None:
+        self.failed = 0
+        self.passed = 0
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Any:
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.when == "setup" and report.failed):
+            self._print(item, report)
+
+    def _print(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        name = getattr(item, "originalname", item.name)
+        name = name.removeprefix("test_").replace("_", " ")
+        callspec = getattr(item, "callspec", None)
+        host = callspec.id if callspec is not None else "local"
+        if report.passed:
+            self.passed += 1
+            click.secho(f"PASS  {host}: {name}", fg="green")
+            return
+        self.failed += 1
+        doc = (getattr(item, "obj", None).__doc__ or "").strip()  # type: ignore[union-attr]
+        detail = _last_line(report)
+        click.secho(f"FAIL  {host}: {name}: {doc}", fg="red")
+        if detail:
+            click.echo(f"      {detail}")
+
+
+def _last_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is None:
+        return str(report.longrepr).strip().splitlines()[-1] if report.longrepr else ""
+    return str(crash.message).splitlines()[0]
