@@ -8,14 +8,16 @@ from pathlib import Path
 
 from eximctl.errors import LabError
 from eximctl.lab.command import start_daemon
-from eximctl.lab.hosts import LabHost, find_host
+from eximctl.lab.hosts import LAB_ROOT, LabHost, find_host
 from eximctl.lab.netns import runs_program, wait_for_socket
 from eximctl.site import Site, bundled_site_path, load_site
+from eximctl.tls_certs import create_ca
 
 log = logging.getLogger(__name__)
 
 EXIM = Path("/opt/eximctl/bin/exim")
 QUEUE_INTERVAL = "30s"
+LAB_CA_DIRECTORY = LAB_ROOT / "ca"
 _PROGRAM = "exim"
 
 
@@ -46,7 +48,18 @@ def _configure(site: Site) -> None:
             "available in this installation; start the lab with 'eximctl lab up "
             "--no-mail' until it is"
         ) from None
-    configure.configure_site(site, start_daemon=False)
+    configure.configure_site(site, start_daemon=False, tls_ca=lab_ca(site))
+
+
+def lab_ca(site: Site) -> tuple[Path, Path] | None:
+    """Create the lab CA if the site trusts it; return its certificate and key.
+
+    Host certificates issued by this CA let the lab hosts verify each other's
+    TLS certificates. A site that trusts another CA gets None.
+    """
+    if site.tls.ca_certificate != str(LAB_CA_DIRECTORY / "ca.crt"):
+        return None
+    return create_ca(LAB_CA_DIRECTORY)
 
 
 def start_mail_host(site: Site, netns_name: str) -> str:
