@@ -6,7 +6,9 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from eximctl.features import missing_features, required_packages, version_tuple
 from eximctl.render import render
 from eximctl.runner import run
 from eximctl.site import Site
+from eximctl.source import VerifiedSource, extract_source
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +111,32 @@ def is_up_to_date(site: Site, stamp: str) -> bool:
     return binary.exists() and stamp_file.exists() and stamp_file.read_text() == stamp
 
 
-def build_and_install(
-    site: Site, source_dir: Path, version: str, tarball_sha256: str, *, jobs: int
+def build_site(
+    site: Site, verified: VerifiedSource, *, jobs: int = 0, install_deps: bool = False
 ) -> BuildResult:
-    """Render Local/Makefile, run make and make install, then check -bV."""
-    makefile = render_makefile(site, version)
-    stamp = build_stamp(tarball_sha256, makefile)
-    if is_up_to_date(site, stamp):
-        bv = exim_bv(site)
-        return BuildResult(Path(site.exim_binary), version, True, None, bv)
+    """Build and install Exim from a verified tarball, unless already done.
 
+    Nothing is extracted or compiled when the installed binary came from the
+    same tarball and the same rendered Local/Makefile.
+    """
+    makefile = render_makefile(site, verified.version)
+    stamp = build_stamp(verified.sha256, makefile)
+    if is_up_to_date(site, stamp):
+        return BuildResult(Path(site.exim_binary), verified.version, True, None, exim_bv(site))
+
+    preflight(verified.version, site.build.features, install_deps)
+    work = Path(site.source.cache_directory) / "build" / f"exim-{verified.version}"
+    if work.exists():
+        shutil.rmtree(work)
+    source_dir = extract_source(verified, work)
+    jobs = jobs or site.build.jobs or os.cpu_count() or 1
+    return build_and_install(site, source_dir, verified.version, makefile, stamp, jobs=jobs)
+
+
+def build_and_install(
+    site: Site, source_dir: Path, version: str, makefile: str, stamp: str, *, jobs: int
+) -> BuildResult:
+    """Write Local/Makefile, run make and make install, then check -bV."""
     (source_dir / "Local").mkdir(exist_ok=True)
     (source_dir / "Local" / "Makefile").write_text(makefile)
     accounts.ensure_exim_user(site.build.user, site.build.group)
@@ -146,6 +165,13 @@ def exim_bv(site: Site, config: str | None = None) -> str:
 
 
 def _prepare_prefix(site: Site) -> None:
+    # Exim's installer copies the binary to exim-VERSION-N; when a running
+    # daemon uses a file of that name the copy fails ("Text file busy").
+    # Unlinking it is safe: the daemon keeps its open inode until SIGHUP
+    # makes it execute the new binary.
+    for old in Path(site.bin_directory).glob("exim-*-*"):
+        if old.is_file() and not old.is_symlink():
+            old.unlink()
     etc = Path(site.build.prefix) / "etc"
     etc.mkdir(parents=True, exist_ok=True)
     trusted = Path(site.trusted_config_list)
@@ -158,6 +184,8 @@ def _make(source_dir: Path, command: list[str], log_file: Path, label: str) -> N
     """Run a make step, logging all output to ``log_file`` with a progress line."""
     log.debug("running %s in %s", command, source_dir)
     compiled = 0
+    interactive = sys.stderr.isatty()
+    click.echo(f"{label} (log: {log_file})", err=True)
     with log_file.open("a") as out:
         out.write(f"$ {' '.join(command)}\n")
         process = subprocess.Popen(
@@ -167,11 +195,12 @@ def _make(source_dir: Path, command: list[str], log_file: Path, label: str) -> N
         assert process.stdout is not None
         for line in process.stdout:
             out.write(line)
-            if line.lstrip().startswith(("cc ", "gcc ", "  CC", " CC ")):
+            if interactive and line.lstrip().startswith(("cc ", "gcc ")):
                 compiled += 1
                 click.echo(f"\r{label}: {compiled} files", nl=False, err=True)
         returncode = process.wait()
-    click.echo("", err=True)
+    if interactive:
+        click.echo("", err=True)
     if returncode != 0:
         tail = "\n".join(log_file.read_text().splitlines()[-25:])
         raise CommandError(command, returncode, f"{tail}\n(full log: {log_file})")
