@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from lab_fixtures import (
     write_test_zones,
 )
 
-from eximctl.lab import netns, sshd
+from eximctl.lab import netns, nsd, sshd
 from eximctl.lab.control import lab_down, lab_status, lab_up
 from eximctl.lab.hosts import HOSTS, NETNS_ETC, PREFIX, SWITCH_NAMESPACE, find_host
 
@@ -180,3 +181,28 @@ def test_resolv_conf_points_at_lab_dns(network: None) -> None:
 
 def test_root_namespace_has_no_lab_link(network: None) -> None:
     assert not [link for link in root_links() if link.startswith("v-")]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("eximctl.zone_files") is None,
+    reason="the zone generator is not available",
+)
+def test_up_serves_generated_zones(clean_lab: None) -> None:
+    first = lab_up(with_mail=False)
+    query = (
+        "import dns.resolver\n"
+        "for rdata in dns.resolver.resolve('beta.test', 'MX'):\n"
+        "    print(rdata.to_text())\n"
+    )
+
+    result = python_in_namespace("mx2", query)
+    second = lab_up(with_mail=False)
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.splitlines()) == [
+        "10 mx2.beta.test.",
+        "20 mx1.alpha.test.",
+    ]
+    assert (nsd.ZONES_DIRECTORY / "alpha.test.zone").is_file()
+    # Unchanged zones must not restart NSD.
+    assert second == first

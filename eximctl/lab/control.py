@@ -11,7 +11,6 @@ import fcntl
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -82,12 +81,16 @@ def build_network() -> None:
 
 
 def start_dns(zones: Path | None) -> str:
-    """Serve the zones of folder ``zones``, or the generated lab zones if None."""
-    if zones is not None:
-        return nsd.start_nsd(zones)
-    with tempfile.TemporaryDirectory(prefix="eximlab-zones-") as directory:
-        generate_zones(Path(directory))
-        return nsd.start_nsd(Path(directory))
+    """Serve the zones of folder ``zones``, or the generated lab zones if None.
+
+    Generated zones are written straight into the folder NSD serves, so their
+    serials move only when their records change.
+    """
+    if zones is None:
+        nsd.ZONES_DIRECTORY.mkdir(parents=True, exist_ok=True)
+        generate_zones(nsd.ZONES_DIRECTORY)
+        return nsd.start_nsd(nsd.ZONES_DIRECTORY)
+    return nsd.start_nsd(zones)
 
 
 def start_ssh() -> None:

@@ -44,6 +44,8 @@ def zone_name(path: Path) -> str:
 def install_zones(source: Path) -> list[ZoneFile]:
     """Copy the zone files of ``source`` into the lab and check each with NSD.
 
+    When ``source`` is the lab's zone folder itself, nothing is copied.
+
     Every regular file in ``source`` is one zone named after the file
     (``alpha.test.zone`` or ``alpha.test`` both serve alpha.test). Files
     whose name starts with a dot are skipped.
@@ -53,14 +55,17 @@ def install_zones(source: Path) -> list[ZoneFile]:
         raise LabError(
             f"no zone files in {source}; run 'eximctl zones' or pass --zones DIR"
         )
-    if ZONES_DIRECTORY.exists():
-        shutil.rmtree(ZONES_DIRECTORY)
-    ZONES_DIRECTORY.mkdir(parents=True)
+    in_place = source.resolve() == ZONES_DIRECTORY.resolve()
+    if not in_place:
+        if ZONES_DIRECTORY.exists():
+            shutil.rmtree(ZONES_DIRECTORY)
+        ZONES_DIRECTORY.mkdir(parents=True)
 
     zones = []
     for path in files:
         target = ZONES_DIRECTORY / path.name
-        shutil.copyfile(path, target)
+        if not in_place:
+            shutil.copyfile(path, target)
         target.chmod(0o644)
         name = zone_name(path)
         run(
