@@ -121,6 +121,17 @@ def dkim_key_for_record(site: Site, domain: str, root: Path | None = None) -> Pa
         return lab_key
 
 
+def find_dkim_key(site: Site, domain: str, root: Path | None = None) -> Path | None:
+    """Return the installed key of ``domain``, else a bundled lab key, else None.
+
+    Unlike dkim_key_for_record this never creates a key, so checks can use it.
+    """
+    path = dkim_key_path(site, domain, root)
+    if path.exists():
+        return path
+    return bundled_lab_key(site, domain)
+
+
 def generate_dkim_key(
     path: Path, key_type: str, bits: int, group: str, *, overwrite: bool = False
 ) -> None:

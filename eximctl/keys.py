@@ -14,6 +14,7 @@ from eximctl.dkim_keys import (
     dkim_key_path,
     dkim_txt_value,
     ensure_dkim_key,
+    find_dkim_key,
     generate_dkim_key,
     load_dkim_key,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "dkim_txt_value",
     "ensure_certificate",
     "ensure_dkim_key",
+    "find_dkim_key",
     "generate_dkim_key",
     "issue_certificate",
     "load_dkim_key",
