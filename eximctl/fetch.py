@@ -261,6 +261,9 @@ def _save(
     show: bool | None,
 ) -> int:
     received = 0
+    # Count the bytes here instead: urllib3 would raise on a short body and
+    # drop what it had read, which the next run could otherwise resume from.
+    resp.raw.enforce_content_length = False
     with part.open(mode) as out, _progress(part.stem, total, offset, show) as advance:
         for chunk in resp.iter_content(CHUNK_SIZE):
             out.write(chunk)
