@@ -50,10 +50,13 @@ def zone_serial(zone: dns.zone.Zone) -> int:
 
 def set_serial(zone: dns.zone.Zone, serial: int) -> None:
     """Replace the SOA serial of ``zone`` in place."""
-    origin = zone.origin or dns.name.root
-    ttl = zone.find_rdataset(origin, dns.rdatatype.SOA).ttl
+    # The SOA rdataset is replaced at its index so that it stays first in the
+    # apex node, and so first in the file.
+    node = zone.find_node(zone.origin or dns.name.root)
     soa = zone.get_soa().replace(serial=serial)
-    zone.replace_rdataset(origin, dns.rdataset.from_rdata(ttl, soa))
+    for i, rdataset in enumerate(node.rdatasets):
+        if rdataset.rdtype == dns.rdatatype.SOA:
+            node.rdatasets[i] = dns.rdataset.from_rdata(rdataset.ttl, soa)
 
 
 def next_serial(previous: int | None, today: datetime.date) -> int:

@@ -94,7 +94,7 @@ def spf_lookup_terms(value: str) -> list[tuple[str, str]]:
     """Return (term name, domain) for each term of ``value`` that queries DNS.
 
     A redirect is left out when the record has an 'all' mechanism, because
-    RFC 7208 section 6.1 says the redirect is then ignored.
+    RFC 7208 section 6.1 then ignores the redirect.
     """
     terms: list[tuple[str, str]] = []
     has_all = False
