@@ -105,6 +105,7 @@ def test_rsa_txt_value_is_spki(tmp_path: Path) -> None:
     public = serialization.load_der_public_key(der)
     assert isinstance(public, rsa.RSAPublicKey)
     private = load_dkim_key(path)
+    assert isinstance(private, rsa.RSAPrivateKey)
     assert public.public_numbers() == private.public_key().public_numbers()
 
 
