@@ -1,78 +1,26 @@
-"""Fixtures and helpers for tests that run the network-namespace lab.
+"""Fixtures that run the network-namespace lab for the tests of one module.
 
-Import the fixtures into a test module to use them::
+Load them in a test module with ``pytest_plugins = ["lab_fixtures"]``; the
+helper functions are in lab_helpers.
 
-    from lab_fixtures import lab_no_mail, lab_zones  # noqa: F401
-
-``lab_no_mail`` brings the lab up with DNS and sshd only (serving the zone
-of ``lab_zones``) for the tests of one module, and tears it down after them.
-Every lab fixture first runs ``lab_down``, so a lab left behind by an
-interrupted run does not leak into the next one.
+``lab_no_mail`` brings the lab up with DNS and sshd only, serving the zones
+of ``lab_zones``, and tears it down after the module's tests.
+``lab_with_mail`` does the same with an Exim daemon on every mail host, and
+skips the module when Exim is not built. Every lab fixture first runs
+``lab_down``, so a lab left behind by an interrupted run does not leak into
+the next one.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lab_helpers import require_root, write_test_zones
 
+from eximctl.lab import mail
 from eximctl.lab.control import NamespaceStatus, lab_down, lab_up
-from eximctl.lab.hosts import find_host
-
-# A small zone that does not depend on the zone generator.
-ALPHA_ZONE = """\
-$ORIGIN alpha.test.
-$TTL 300
-@    IN SOA ns.lab.test. hostmaster.alpha.test. 2026010101 3600 600 86400 300
-@    IN NS  ns.lab.test.
-@    IN MX  10 mx1.alpha.test.
-@    IN MX  20 mx2.beta.test.
-mx1  IN A   192.0.2.11
-"""
-
-LAB_TEST = """\
-$ORIGIN lab.test.
-$TTL 300
-@    IN SOA ns.lab.test. hostmaster.lab.test. 2026010101 3600 600 86400 300
-@    IN NS  ns.lab.test.
-ns   IN A   192.0.2.53
-"""
-
-
-def require_root() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root")
-
-
-def write_test_zones(directory: Path) -> Path:
-    """Write the test zones (alpha.test, lab.test) into ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "alpha.test.zone").write_text(ALPHA_ZONE)
-    (directory / "lab.test.zone").write_text(LAB_TEST)
-    return directory
-
-
-def in_namespace(
-    host: str, *command: str, timeout: float = 30
-) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` inside lab host ``host``'s namespace and capture output."""
-    namespace = find_host(host).namespace
-    return subprocess.run(
-        ["ip", "netns", "exec", namespace, *command],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
-
-
-def python_in_namespace(host: str, code: str) -> subprocess.CompletedProcess[str]:
-    """Run Python ``code`` inside lab host ``host``'s namespace."""
-    return in_namespace(host, sys.executable, "-c", code)
 
 
 @pytest.fixture(scope="module")
@@ -87,5 +35,18 @@ def lab_no_mail(lab_zones: Path) -> Iterator[list[NamespaceStatus]]:
     lab_down()
     try:
         yield lab_up(lab_zones, with_mail=False)
+    finally:
+        lab_down()
+
+
+@pytest.fixture(scope="module")
+def lab_with_mail(lab_zones: Path) -> Iterator[list[NamespaceStatus]]:
+    """Run the full lab, Exim daemons included, for the tests of one module."""
+    require_root()
+    if not mail.exim_available():
+        pytest.skip(f"{mail.EXIM} not found; run 'eximctl build'")
+    lab_down()
+    try:
+        yield lab_up(lab_zones, with_mail=True)
     finally:
         lab_down()

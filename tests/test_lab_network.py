@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lab_fixtures import (
+from lab_helpers import (
     in_namespace,
     python_in_namespace,
     require_root,

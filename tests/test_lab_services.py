@@ -7,16 +7,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from lab_fixtures import (  # noqa: F401
+from lab_helpers import (
     in_namespace,
-    lab_no_mail,
-    lab_zones,
+    lab_ssh_host,
     python_in_namespace,
 )
 
 from eximctl.lab import sshd
 from eximctl.lab.control import NamespaceStatus
 from eximctl.lab.hosts import HOSTS
+
+pytest_plugins = ["lab_fixtures"]
 
 pytestmark = pytest.mark.lab
 
@@ -48,7 +49,7 @@ def ssh_command(*extra: str) -> list[str]:
 
 
 def test_status_lists_daemons(
-    lab_no_mail: list[NamespaceStatus],  # noqa: F811
+    lab_no_mail: list[NamespaceStatus],
 ) -> None:
     programs = {s.namespace: s.programs for s in lab_no_mail}
     assert "nsd" in programs["eximlab-dns"]
@@ -58,7 +59,7 @@ def test_status_lists_daemons(
 
 
 def test_dns_answers_from_mx1(
-    lab_no_mail: list[NamespaceStatus],  # noqa: F811
+    lab_no_mail: list[NamespaceStatus],
 ) -> None:
     result = python_in_namespace("mx1", QUERY)
     lines = result.stdout.splitlines()
@@ -72,7 +73,7 @@ def test_dns_answers_from_mx1(
 
 
 def test_dns_listens_only_on_lab_address(
-    lab_no_mail: list[NamespaceStatus],  # noqa: F811
+    lab_no_mail: list[NamespaceStatus],
 ) -> None:
     dns = next(s for s in lab_no_mail if s.namespace == "eximlab-dns")
     assert "192.0.2.53:53" in dns.udp
@@ -81,7 +82,7 @@ def test_dns_listens_only_on_lab_address(
 
 
 def test_ssh_from_inbox_to_mx1(
-    lab_no_mail: list[NamespaceStatus],  # noqa: F811
+    lab_no_mail: list[NamespaceStatus],
 ) -> None:
     result = in_namespace("inbox", *ssh_command("root@192.0.2.11", "hostname"))
     assert result.returncode == 0, result.stderr
@@ -89,7 +90,7 @@ def test_ssh_from_inbox_to_mx1(
 
 
 def test_ssh_session_is_in_host_namespace(
-    lab_no_mail: list[NamespaceStatus],  # noqa: F811
+    lab_no_mail: list[NamespaceStatus],
 ) -> None:
     command = ssh_command("root@192.0.2.25", "ip -4 -o addr show dev eth0")
     result = in_namespace("mx2", *command)
@@ -98,7 +99,7 @@ def test_ssh_session_is_in_host_namespace(
 
 
 def test_ssh_rejects_unknown_key(
-    lab_no_mail: list[NamespaceStatus],  # noqa: F811
+    lab_no_mail: list[NamespaceStatus],
     tmp_path: Path,
 ) -> None:
     other = str(tmp_path / "other")
@@ -113,7 +114,7 @@ def test_ssh_rejects_unknown_key(
 
 
 def test_ssh_config_reaches_host_from_root_namespace(
-    lab_no_mail: list[NamespaceStatus],  # noqa: F811
+    lab_no_mail: list[NamespaceStatus],
 ) -> None:
     result = subprocess.run(
         ["ssh", "-F", str(sshd.SSH_CONFIG), "-o", "BatchMode=yes", "relay", "hostname"],
@@ -127,7 +128,7 @@ def test_ssh_config_reaches_host_from_root_namespace(
 
 
 def test_cli_exec_passes_exit_code(
-    lab_no_mail: list[NamespaceStatus],  # noqa: F811
+    lab_no_mail: list[NamespaceStatus],
 ) -> None:
     eximctl = shutil.which("eximctl")
     assert eximctl is not None
@@ -142,7 +143,7 @@ def test_cli_exec_passes_exit_code(
 
 
 def test_cli_exec_unknown_host(
-    lab_no_mail: list[NamespaceStatus],  # noqa: F811
+    lab_no_mail: list[NamespaceStatus],
 ) -> None:
     eximctl = shutil.which("eximctl")
     assert eximctl is not None
@@ -157,7 +158,7 @@ def test_cli_exec_unknown_host(
 
 
 def test_cli_status_lists_sockets(
-    lab_no_mail: list[NamespaceStatus],  # noqa: F811
+    lab_no_mail: list[NamespaceStatus],
 ) -> None:
     eximctl = shutil.which("eximctl")
     assert eximctl is not None
@@ -167,3 +168,12 @@ def test_cli_status_lists_sockets(
     assert result.returncode == 0, result.stderr
     assert "listening tcp 192.0.2.11:22" in result.stdout
     assert "listening udp 192.0.2.53:53" in result.stdout
+
+
+def test_testinfra_ssh_backend_reaches_mx1(
+    lab_no_mail: list[NamespaceStatus],
+) -> None:
+    host = lab_ssh_host("mx1")
+    assert host.check_output("hostname") == "mx1.alpha.test"
+    assert host.socket("tcp://192.0.2.11:22").is_listening
+    assert "192.0.2.11" in host.interface("eth0").addresses

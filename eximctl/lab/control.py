@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 
 LOCK_FILE = Path("/run/eximctl-lab.lock")
 
-# What 'lab down' keeps, relative to the lab root: the lab CA and client key,
-# and per host its configuration (with DKIM keys and passwords) and its ssh
-# host key, so that known_hosts stays valid from one 'lab up' to the next.
+# The files that 'lab down' keeps, relative to the lab root. At the top these
+# are the lab CA and the ssh client key. Per host they are its configuration
+# (with DKIM keys and passwords) and its ssh host key, so that known_hosts
+# stays valid from one 'lab up' to the next.
 KEEP_TOP = frozenset({"ca", "ssh"})
 KEEP_PER_HOST = frozenset({"etc", "ssh"})
 
@@ -54,7 +55,7 @@ class NamespaceStatus:
 
 @dataclass
 class DownReport:
-    """What ``lab_down`` removed."""
+    """The namespaces, process ids and paths that ``lab_down`` removed."""
 
     namespaces: list[str] = field(default_factory=list)
     killed: dict[str, list[int]] = field(default_factory=dict)

@@ -39,7 +39,7 @@ class LabHost:
 
     @property
     def root(self) -> Path:
-        """The per-host folder that holds its configuration and runtime files."""
+        """The per-host folder that contains its configuration and runtime files."""
         return LAB_ROOT / self.name
 
     @property

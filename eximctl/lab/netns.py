@@ -136,7 +136,7 @@ def remove_netns_etc() -> list[Path]:
     try:
         NETNS_ETC.rmdir()
     except OSError:
-        pass  # Not empty: it holds folders of other namespaces.
+        pass  # The folder still contains folders of other namespaces.
     return removed
 
 
@@ -151,13 +151,13 @@ def namespace_pids(namespace: str) -> list[int]:
 def process_name(pid: int) -> str:
     """Return the command name of ``pid``, or '' once it has exited.
 
-    A zombie counts as exited: it holds no sockets and cannot be signalled.
+    A zombie counts as exited because it has no sockets and ignores signals.
     """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return ""
-    # The name sits in brackets and may itself contain spaces or brackets.
+    # The name is in brackets and may itself contain spaces or brackets.
     name = stat[stat.index("(") + 1 : stat.rindex(")")]
     state = stat[stat.rindex(")") + 2 :].split(" ", 1)[0]
     return "" if state in ("Z", "X") else name
