@@ -21,7 +21,7 @@ from eximctl.site import DkimSection, Site
 
 log = logging.getLogger(__name__)
 
-# RFC 8301 section 3.2: signers must use RSA keys of at least 1024 bits.
+# RFC 8301 requires signers to use RSA keys of at least 1024 bits.
 MIN_RSA_BITS = 1024
 MAX_RSA_BITS = 4096
 RSA_PUBLIC_EXPONENT = 65537
@@ -157,7 +157,7 @@ def dkim_txt_value(path: Path) -> str:
     """Return the DKIM TXT record value for the private key in ``path``.
 
     RSA keys publish the DER SubjectPublicKeyInfo (RFC 6376 section 3.6.1);
-    ed25519 keys publish the raw 32-byte public key (RFC 8463 section 4.2).
+    ed25519 keys publish the raw 32-byte public key (RFC 8463).
     """
     key = load_dkim_key(path)
     if isinstance(key, ed25519.Ed25519PrivateKey):

@@ -63,7 +63,7 @@ def next_serial(previous: int | None, today: datetime.date) -> int:
     """Return the serial after ``previous``: today's first, or previous + 1.
 
     The form is YYYYMMDDnn. After the 99th change of a day the number runs
-    into the next day's range, which keeps it increasing (RFC 1982).
+    into the next day's range, which keeps it increasing.
     """
     first = first_serial(today)
     if previous is None or previous < first:
