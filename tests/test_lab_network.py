@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,10 +182,6 @@ def test_root_namespace_has_no_lab_link(network: None) -> None:
     assert not [link for link in root_links() if link.startswith("v-")]
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("eximctl.zone_files") is None,
-    reason="the zone generator is not available",
-)
 def test_up_serves_generated_zones(clean_lab: None) -> None:
     first = lab_up(with_mail=False)
     query = (

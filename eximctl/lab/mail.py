@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
+import os
+import signal
 from pathlib import Path
 
+from eximctl.configure import configure_site, daemon_pid
 from eximctl.errors import LabError
 from eximctl.lab.command import start_daemon
 from eximctl.lab.hosts import LAB_ROOT, LabHost, find_host
@@ -39,18 +41,6 @@ def lab_site(host: LabHost) -> Site:
     return load_site(bundled_site_path(host.site_name))
 
 
-def _configure(site: Site) -> None:
-    try:
-        configure = importlib.import_module("eximctl.configure")
-    except ModuleNotFoundError:
-        raise LabError(
-            f"cannot configure {site.host.name}: eximctl.configure is not "
-            "available in this installation; start the lab with 'eximctl lab up "
-            "--no-mail' until it is"
-        ) from None
-    configure.configure_site(site, start_daemon=False, tls_ca=lab_ca(site))
-
-
 def lab_ca(site: Site) -> tuple[Path, Path] | None:
     """Create the lab CA if the site trusts it; return its certificate and key.
 
@@ -68,13 +58,13 @@ def start_mail_host(site: Site, netns_name: str) -> str:
     Installs the configuration of ``site`` without starting a daemon, then
     runs ``exim -bd -q30s`` inside the namespace; Exim forks into the
     background and writes the pid file that its configuration names. Does
-    nothing but configure when an Exim daemon runs there already. Returns
-    what it did.
+    nothing but configure when an Exim daemon runs there already, and sends
+    it SIGHUP when the configuration changed. Returns what it did.
     """
     require_exim(Path(site.exim_binary))
-    _configure(site)
+    result = configure_site(site, start_daemon=False, tls_ca=lab_ca(site))
     if runs_program(netns_name, _PROGRAM):
-        return "running"
+        return _reload(site, netns_name) if result.changed else "running"
 
     host = find_host(netns_name)
     output = host.root / "run" / "exim-daemon.log"
@@ -89,3 +79,16 @@ def start_mail_host(site: Site, netns_name: str) -> str:
         for port in site.daemon.ports:
             wait_for_socket(netns_name, f"{interface}:{port}")
     return "started"
+
+
+def _reload(site: Site, netns_name: str) -> str:
+    """Send SIGHUP to the running daemon so it rereads its configuration."""
+    pid = daemon_pid(site)
+    if pid is None:
+        raise LabError(
+            f"an Exim process runs in {netns_name} but no daemon pid file names "
+            f"it in {site.spool_directory}; run 'eximctl lab down' and 'up' again"
+        )
+    log.info("configuration of %s changed; reloading Exim (pid %d)", netns_name, pid)
+    os.kill(pid, signal.SIGHUP)
+    return "reloaded"
