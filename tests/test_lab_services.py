@@ -177,3 +177,22 @@ def test_testinfra_ssh_backend_reaches_mx1(
     assert host.check_output("hostname") == "mx1.alpha.test"
     assert host.socket("tcp://192.0.2.11:22").is_listening
     assert "192.0.2.11" in host.interface("eth0").addresses
+
+
+def test_cli_up_again_prints_table(
+    lab_no_mail: list[NamespaceStatus], lab_zones: Path
+) -> None:
+    eximctl = shutil.which("eximctl")
+    assert eximctl is not None
+    result = subprocess.run(
+        [eximctl, "lab", "up", "--no-mail", "--zones", str(lab_zones)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0, result.stderr
+    assert lines[0].split() == ["NAMESPACE", "HOST", "ADDRESS", "ROLE", "RUNS"]
+    mx1 = next(line for line in lines if line.startswith("eximlab-mx1 "))
+    assert mx1.split()[1:3] == ["mx1.alpha.test", "192.0.2.11/24"]
+    assert mx1.endswith("  sshd")
