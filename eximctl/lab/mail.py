@@ -56,7 +56,7 @@ def start_mail_host(site: Site, netns_name: str) -> str:
     """Configure the site and start its Exim daemon in ``netns_name``.
 
     Installs the configuration of ``site`` without starting a daemon, then
-    runs ``exim -bd -q30s`` inside the namespace; Exim forks into the
+    runs ``exim -bd -q30s`` inside the namespace. Exim forks into the
     background and writes the pid file that its configuration names. Does
     nothing but configure when an Exim daemon runs there already, and sends
     it SIGHUP when the configuration changed. Returns what it did.
