@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,15 +71,21 @@ def makefile_options(makefile: str) -> list[tuple[str, str]]:
     return options
 
 
-def missing_packages(version: str, features: tuple[str, ...]) -> dict[str, str]:
-    """Return the required Debian packages that are not installed."""
+def missing_packages(
+    version: str, features: tuple[str, ...], admindir: Path | None = None
+) -> dict[str, str]:
+    """Return the required Debian packages that are not installed.
+
+    ``admindir`` is dpkg's database folder, /var/lib/dpkg unless given.
+    """
     needed = required_packages(version, features)
-    return {pkg: why for pkg, why in needed.items() if not _is_installed(pkg)}
+    return {pkg: why for pkg, why in needed.items() if not _is_installed(pkg, admindir)}
 
 
-def _is_installed(package: str) -> bool:
+def _is_installed(package: str, admindir: Path | None) -> bool:
+    options = [f"--admindir={admindir}"] if admindir else []
     result = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Status}", package],
+        ["dpkg-query", *options, "-W", "-f=${Status}", package],
         capture_output=True,
         text=True,
         check=False,
@@ -86,9 +93,11 @@ def _is_installed(package: str) -> bool:
     return result.returncode == 0 and result.stdout.endswith("installed")
 
 
-def preflight(version: str, features: tuple[str, ...], install: bool) -> None:
+def preflight(
+    version: str, features: tuple[str, ...], install: bool, admindir: Path | None = None
+) -> None:
     """Check the build dependencies; install them when ``install`` is set."""
-    missing = missing_packages(version, features)
+    missing = missing_packages(version, features, admindir)
     if not missing:
         return
     if not install:
@@ -125,12 +134,17 @@ def build_site(
         return BuildResult(Path(site.exim_binary), verified.version, True, None, exim_bv(site))
 
     preflight(verified.version, site.build.features, install_deps)
-    work = Path(site.source.cache_directory) / "build" / f"exim-{verified.version}"
-    if work.exists():
-        shutil.rmtree(work)
-    source_dir = extract_source(verified, work)
+    builds = Path(site.source.cache_directory) / "build"
+    builds.mkdir(parents=True, exist_ok=True)
+    # A fresh folder per build, so two builds never share a source tree.
+    work = Path(tempfile.mkdtemp(prefix=f"exim-{verified.version}-", dir=builds))
+    source_dir = extract_source(verified, work / "src")
     jobs = jobs or site.build.jobs or os.cpu_count() or 1
-    return build_and_install(site, source_dir, verified.version, makefile, stamp, jobs=jobs)
+    result = build_and_install(
+        site, source_dir, verified.version, makefile, stamp, jobs=jobs
+    )
+    shutil.rmtree(work / "src")
+    return result
 
 
 def build_and_install(
@@ -140,7 +154,7 @@ def build_and_install(
     (source_dir / "Local").mkdir(exist_ok=True)
     (source_dir / "Local" / "Makefile").write_text(makefile)
     accounts.ensure_exim_user(site.build.user, site.build.group)
-    log_file = source_dir.parent / f"build-exim-{version}.log"
+    log_file = source_dir.parent.parent / "build.log"
     _make(source_dir, ["make", f"-j{jobs}"], log_file, "compiling")
     _prepare_prefix(site)
     _make(source_dir, ["make", "install"], log_file, "installing")
