@@ -18,10 +18,20 @@ def ensure_exim_user(user: str, group: str) -> None:
         run(["groupadd", "--system", group])
     if not _user_exists(user):
         log.info("creating system user %s", user)
-        run([
-            "useradd", "--system", "--gid", group, "--home-dir", "/nonexistent",
-            "--no-create-home", "--shell", "/usr/sbin/nologin", user,
-        ])
+        run(
+            [
+                "useradd",
+                "--system",
+                "--gid",
+                group,
+                "--home-dir",
+                "/nonexistent",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                user,
+            ]
+        )
 
 
 def ensure_mail_account(name: str) -> None:
@@ -29,10 +39,17 @@ def ensure_mail_account(name: str) -> None:
     if _user_exists(name):
         return
     log.info("creating mail account %s", name)
-    run([
-        "useradd", "--create-home", "--shell", "/usr/sbin/nologin",
-        "--comment", "mail account created by eximctl", name,
-    ])
+    run(
+        [
+            "useradd",
+            "--create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--comment",
+            "mail account created by eximctl",
+            name,
+        ]
+    )
 
 
 def _user_exists(name: str) -> bool:

@@ -103,8 +103,10 @@ def preflight(
     if not install:
         raise MissingDependencyError(missing)
     click.echo(f"installing build dependencies: {' '.join(missing)}")
-    run(["apt-get", "install", "-y", "--no-install-recommends", *missing],
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    run(
+        ["apt-get", "install", "-y", "--no-install-recommends", *missing],
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
 
 
 def build_stamp(tarball_sha256: str, makefile: str) -> str:
@@ -131,7 +133,9 @@ def build_site(
     makefile = render_makefile(site, verified.version)
     stamp = build_stamp(verified.sha256, makefile)
     if is_up_to_date(site, stamp):
-        return BuildResult(Path(site.exim_binary), verified.version, True, None, exim_bv(site))
+        return BuildResult(
+            Path(site.exim_binary), verified.version, True, None, exim_bv(site)
+        )
 
     preflight(verified.version, site.build.features, install_deps)
     builds = Path(site.source.cache_directory) / "build"
@@ -203,8 +207,11 @@ def _make(source_dir: Path, command: list[str], log_file: Path, label: str) -> N
     with log_file.open("a") as out:
         out.write(f"$ {' '.join(command)}\n")
         process = subprocess.Popen(
-            command, cwd=source_dir, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
+            command,
+            cwd=source_dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         assert process.stdout is not None
         for line in process.stdout:

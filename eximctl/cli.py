@@ -43,7 +43,9 @@ class EximctlGroup(click.Group):
                 raise
             click.secho(f"error: {exc}", fg="red", err=True)
             if not (isinstance(obj, Context) and obj.verbose):
-                click.echo("(run with -v for details, --debug for a traceback)", err=True)
+                click.echo(
+                    "(run with -v for details, --debug for a traceback)", err=True
+                )
             sys.exit(1)
 
 
@@ -54,7 +56,9 @@ class EximctlGroup(click.Group):
     type=click.Path(dir_okay=False, path_type=Path),
     help="Site file (TOML). Default: the bundled single-host site.",
 )
-@click.option("-v", "--verbose", count=True, help="Show more detail; twice for debug logs.")
+@click.option(
+    "-v", "--verbose", count=True, help="Show more detail; twice for debug logs."
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.version_option(package_name="eximctl")
 @click.pass_context
@@ -71,7 +75,14 @@ def main(ctx: click.Context, site_path: Path | None, verbose: int, debug: bool) 
 
 def _register_commands() -> None:
     # Each command lives in a module named for it, so this file stays a list.
-    from eximctl import cli_build, cli_configure, cli_lab, cli_site, cli_verify, cli_zones
+    from eximctl import (
+        cli_build,
+        cli_configure,
+        cli_lab,
+        cli_site,
+        cli_verify,
+        cli_zones,
+    )
 
     for module in (cli_build, cli_configure, cli_verify, cli_zones, cli_lab, cli_site):
         for command in module.COMMANDS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -9,24 +10,52 @@ import click
 from eximctl.build import build_site, makefile_options, render_makefile
 from eximctl.cli import Context
 from eximctl.features import parse_bv
+from eximctl.site import Site, SourceKind
 from eximctl.source import obtain_source
 
 
 @click.command()
-@click.option("--mirror", metavar="URL", help="Download from this mirror instead of the site's URL.")
-@click.option("--tarball", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Use this local Exim tarball (needs --signature or TARBALL.asc).")
-@click.option("--signature", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Detached .asc signature of --tarball.")
-@click.option("--from-debian", is_flag=True,
-              help="Take the source from Debian's exim4 source package.")
-@click.option("--keyring", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Maintainers' public keys (armored). Trust still needs a pinned fingerprint.")
-@click.option("--trust-fingerprint", "fingerprints", multiple=True, metavar="FPR",
-              help="Also trust this full 40-hex primary key fingerprint. Repeatable.")
-@click.option("--install-deps", is_flag=True, help="Install missing Debian build packages.")
-@click.option("--show-options", is_flag=True, help="Print the compile-time options and stop.")
-@click.option("-j", "--jobs", type=int, default=0, help="Parallel make jobs (0: one per core).")
+@click.option(
+    "--mirror",
+    metavar="URL",
+    help="Download from this mirror instead of the site's URL.",
+)
+@click.option(
+    "--tarball",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Use this local Exim tarball (needs --signature or TARBALL.asc).",
+)
+@click.option(
+    "--signature",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Detached .asc signature of --tarball.",
+)
+@click.option(
+    "--from-debian",
+    is_flag=True,
+    help="Take the source from Debian's exim4 source package.",
+)
+@click.option(
+    "--keyring",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Maintainers' public keys (armored). Trust still needs a pinned fingerprint.",
+)
+@click.option(
+    "--trust-fingerprint",
+    "fingerprints",
+    multiple=True,
+    metavar="FPR",
+    help="Also trust this full 40-hex primary key fingerprint. Repeatable.",
+)
+@click.option(
+    "--install-deps", is_flag=True, help="Install missing Debian build packages."
+)
+@click.option(
+    "--show-options", is_flag=True, help="Print the compile-time options and stop."
+)
+@click.option(
+    "-j", "--jobs", type=int, default=0, help="Parallel make jobs (0: one per core)."
+)
 @click.pass_obj
 def build(
     obj: Context,
@@ -45,10 +74,16 @@ def build(
     if from_debian:
         site = _with_source_kind(site, "debian")
     verified = obtain_source(
-        site, extra_fingerprints=fingerprints, keyring=keyring,
-        mirror=mirror, tarball=tarball, signature=signature,
+        site,
+        extra_fingerprints=fingerprints,
+        keyring=keyring,
+        mirror=mirror,
+        tarball=tarball,
+        signature=signature,
     )
-    click.echo(f"source: {verified.tarball.name} (Exim {verified.version}) from {verified.origin}")
+    click.echo(
+        f"source: {verified.tarball.name} (Exim {verified.version}) from {verified.origin}"
+    )
     click.echo(f"sha256: {verified.sha256}")
     click.secho(
         f"signature: good, by {verified.signer}, primary key {verified.fingerprint} (pinned)",
@@ -60,15 +95,15 @@ def build(
 
     result = build_site(site, verified, jobs=jobs, install_deps=install_deps)
     if result.skipped:
-        click.echo(f"{result.binary} is already built from this tarball and these options; nothing to do")
+        click.echo(
+            f"{result.binary} is already built from this tarball and these options; nothing to do"
+        )
     else:
         click.echo(f"built and installed {result.binary} (log: {result.log_file})")
     _print_bv(result.bv_output)
 
 
-def _with_source_kind(site, kind):  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
+def _with_source_kind(site: Site, kind: SourceKind) -> Site:
     return replace(site, source=replace(site.source, kind=kind))
 
 
@@ -83,7 +118,13 @@ def _print_options(makefile: str) -> None:
 
 def _print_bv(output: str) -> None:
     parsed = parse_bv(output)
-    for label in ("Support for", "Lookups (built-in)", "Authenticators", "Routers", "Transports"):
+    for label in (
+        "Support for",
+        "Lookups (built-in)",
+        "Authenticators",
+        "Routers",
+        "Transports",
+    ):
         click.echo(f"{label}: {' '.join(parsed.get(label, []))}")
 
 

@@ -10,8 +10,16 @@ from eximctl.site_rules import site_warnings
 
 
 @click.command()
-@click.option("--dry-run", is_flag=True, help="Show a unified diff against the installed files; change nothing.")
-@click.option("--no-start", is_flag=True, help="Install the files but do not start or reload the daemon.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show a unified diff against the installed files; change nothing.",
+)
+@click.option(
+    "--no-start",
+    is_flag=True,
+    help="Install the files but do not start or reload the daemon.",
+)
 @click.pass_obj
 def configure(obj: Context, dry_run: bool, no_start: bool) -> None:
     """Render, validate and install the runtime configuration, then reload Exim."""

@@ -17,8 +17,15 @@ from eximctl.verify import run_checks
     show_default=True,
     help="testinfra host specs, comma-separated (local://, ssh://root@HOST).",
 )
-@click.option("-k", "selection", default="", help="Run only checks matching this pytest -k expression.")
-@click.option("--no-evidence", is_flag=True, help="Do not print the collected evidence.")
+@click.option(
+    "-k",
+    "selection",
+    default="",
+    help="Run only checks matching this pytest -k expression.",
+)
+@click.option(
+    "--no-evidence", is_flag=True, help="Do not print the collected evidence."
+)
 @click.pass_obj
 def verify(obj: Context, hosts: str, selection: str, no_evidence: bool) -> None:
     """Check that the site's Exim is built, configured and delivering."""

@@ -80,7 +80,8 @@ def template_context(site: Site) -> dict[str, Any]:
     return {
         "site": site,
         "qualify_domain": qualify_domain(site),
-        "local_domains": ["@", "localhost"] + [d.name for d in site.domains_of_kind("local")],
+        "local_domains": ["@", "localhost"]
+        + [d.name for d in site.domains_of_kind("local")],
         "virtual_domains": [d.name for d in site.domains_of_kind("virtual")],
         "backup_domains": [d.name for d in backups],
         "backup_domains_full": backups,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import re
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def safe_extract(archive: Path, dest: Path) -> Path:
         try:
             tar.extractall(dest, members=members, filter="data")
         except tarfile.FilterError as exc:
+            _empty(dest)  # no half-extracted tree is left to build from
             member_name = getattr(getattr(exc, "tarinfo", None), "name", "?")
             raise UnsafeArchiveError(archive, member_name, str(exc)) from exc
     tops = sorted(p for p in dest.iterdir() if p.is_dir() and not p.is_symlink())
@@ -78,3 +80,11 @@ def safe_extract(archive: Path, dest: Path) -> Path:
         )
     log.info("extracted %s into %s", archive, sources[0])
     return sources[0]
+
+
+def _empty(folder: Path) -> None:
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()

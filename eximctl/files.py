@@ -72,7 +72,9 @@ def rendered_files(site: Site) -> list[RenderedFile]:
     ]
     for domain in site.domains_of_kind("virtual"):
         files.append(
-            RenderedFile(etc / "virtual" / domain.name, render_virtual_map(site, domain))
+            RenderedFile(
+                etc / "virtual" / domain.name, render_virtual_map(site, domain)
+            )
         )
     if site.dkim is not None:
         files.append(RenderedFile(Path(dkim_keys_file(site)), render_dkim_keys(site)))

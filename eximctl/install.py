@@ -25,7 +25,9 @@ def diff(file: RenderedFile) -> str:
         old = []
     new = file.content.splitlines(keepends=True)
     return "".join(
-        difflib.unified_diff(old, new, f"{file.path} (installed)", f"{file.path} (rendered)")
+        difflib.unified_diff(
+            old, new, f"{file.path} (installed)", f"{file.path} (rendered)"
+        )
     )
 
 
@@ -93,10 +95,9 @@ def install_files(files: list[RenderedFile], backup_directory: Path) -> list[Pat
 
 def _write_temporary(file: RenderedFile) -> Path:
     file.path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
+    with tempfile.NamedTemporaryFile(
         "w", dir=file.path.parent, prefix=f".{file.path.name}.", delete=False
-    )
-    with handle:
+    ) as handle:
         handle.write(file.content)
     temporary = Path(handle.name)
     os.chmod(temporary, file.mode)

@@ -36,5 +36,7 @@ def run(
     except subprocess.TimeoutExpired as exc:
         raise CommandError(list(command), -1, f"timed out after {timeout} s") from exc
     if check and result.returncode != 0:
-        raise CommandError(list(command), result.returncode, result.stdout + result.stderr)
+        raise CommandError(
+            list(command), result.returncode, result.stdout + result.stderr
+        )
     return result

@@ -86,9 +86,7 @@ def _convert_scalar(hint: Any, value: object, key: str) -> Any:
     if hint is int and isinstance(value, bool):
         raise SiteError(key, f"expected an integer, found {_describe(value)}")
     if not isinstance(value, hint):
-        raise SiteError(
-            key, f"expected {_type_name(hint)}, found {_describe(value)}"
-        )
+        raise SiteError(key, f"expected {_type_name(hint)}, found {_describe(value)}")
     return value
 
 

@@ -21,6 +21,7 @@ UPSTREAM_URL = "https://downloads.exim.org/exim4/"
 
 Feature = Literal["tls", "dkim", "spf", "dane", "maildir"]
 DomainKind = Literal["local", "virtual", "backup"]
+SourceKind = Literal["upstream", "mirror", "debian", "file"]
 
 # RFC 1035 labels, as host names use them (letters, digits, inner hyphens).
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -40,7 +41,7 @@ class HostSection:
 class SourceSection:
     """Where the Exim source comes from and which version to build."""
 
-    kind: Literal["upstream", "mirror", "debian", "file"] = "upstream"
+    kind: SourceKind = "upstream"
     url: str = UPSTREAM_URL
     version: str = ""
     tarball: str = ""
@@ -288,7 +289,8 @@ def check_address(value: str, key: str) -> None:
         ipaddress.ip_address(value)
     except ValueError:
         raise SiteError(
-            key, f"invalid IP address {value!r}; use a form like 192.0.2.25 or 2001:db8::25"
+            key,
+            f"invalid IP address {value!r}; use a form like 192.0.2.25 or 2001:db8::25",
         ) from None
 
 

@@ -6,6 +6,7 @@ import logging
 
 from eximctl.errors import SiteError
 from eximctl.site import (
+    MxHost,
     Site,
     check_account,
     check_address,
@@ -50,14 +51,16 @@ def _check_build(site: Site) -> None:
         if value and not value.startswith("/"):
             raise SiteError(f"build.{key}", f"must be an absolute path, not {value!r}")
     if site.build.jobs < 0:
-        raise SiteError("build.jobs", f"must be 0 (one per core) or more, not {site.build.jobs}")
+        raise SiteError(
+            "build.jobs", f"must be 0 (one per core) or more, not {site.build.jobs}"
+        )
     if site.delivery.mailbox == "maildir" and "maildir" not in site.build.features:
         raise SiteError(
             "delivery.mailbox",
             "'maildir' needs the maildir feature; add \"maildir\" to build.features",
         )
     if site.dkim and "dkim" not in site.build.features:
-        raise SiteError("dkim", "DKIM signing needs \"dkim\" in build.features")
+        raise SiteError("dkim", 'DKIM signing needs "dkim" in build.features')
 
 
 def _check_ports(site: Site) -> None:
@@ -82,9 +85,7 @@ def _check_ports(site: Site) -> None:
             )
     for port in site.tls.required_ports:
         if port not in daemon.ports:
-            raise SiteError(
-                "tls.required_ports", f"port {port} is not in daemon.ports"
-            )
+            raise SiteError("tls.required_ports", f"port {port} is not in daemon.ports")
 
     uses_tls = daemon.tls_on_connect_ports or site.tls.required_ports
     has_certificate = site.tls.certificate or site.tls.generate
@@ -97,7 +98,7 @@ def _check_ports(site: Site) -> None:
     if bool(site.tls.certificate) != bool(site.tls.key):
         raise SiteError("tls.key", "set both tls.certificate and tls.key, or neither")
     if uses_tls and "tls" not in site.build.features:
-        raise SiteError("build.features", "TLS ports need \"tls\" in build.features")
+        raise SiteError("build.features", 'TLS ports need "tls" in build.features')
     if daemon.received_headers_max < 2:
         raise SiteError(
             "daemon.received_headers_max",
@@ -110,7 +111,7 @@ def _check_ports(site: Site) -> None:
 
 def _check_accounts(site: Site) -> None:
     if not site.accounts:
-        raise SiteError("accounts", "list at least one local account, such as [\"ann\"]")
+        raise SiteError("accounts", 'list at least one local account, such as ["ann"]')
     for i, name in enumerate(site.accounts):
         check_account(name, f"accounts[{i}]")
         if name == "root":
@@ -132,7 +133,7 @@ def _check_domains(site: Site) -> None:
         if name in seen:
             raise SiteError(f"{key}.name", f"domain {domain.name!r} is listed twice")
         seen.add(name)
-        _check_mx(site, domain.name, domain.mx, key)
+        _check_mx(domain.mx, key)
         if domain.kind == "backup":
             _check_backup(site, domain.name, domain.primary, domain.mx, key)
         if domain.kind == "virtual":
@@ -144,7 +145,7 @@ def _check_domains(site: Site) -> None:
             )
 
 
-def _check_mx(site: Site, name: str, mx: tuple, key: str) -> None:  # type: ignore[type-arg]
+def _check_mx(mx: tuple[MxHost, ...], key: str) -> None:
     for j, record in enumerate(mx):
         check_hostname(record.host, f"{key}.mx[{j}].host")
         if not 0 <= record.preference <= 65535:
@@ -154,10 +155,16 @@ def _check_mx(site: Site, name: str, mx: tuple, key: str) -> None:  # type: igno
 
 
 def _check_backup(
-    site: Site, name: str, primary: str, mx: tuple, key: str  # type: ignore[type-arg]
+    site: Site,
+    name: str,
+    primary: str,
+    mx: tuple[MxHost, ...],
+    key: str,
 ) -> None:
     if not primary:
-        raise SiteError(f"{key}.primary", f"backup domain {name} needs its primary MX host")
+        raise SiteError(
+            f"{key}.primary", f"backup domain {name} needs its primary MX host"
+        )
     check_hostname(primary, f"{key}.primary")
     if primary.lower() == site.host.name.lower():
         raise SiteError(
@@ -169,7 +176,9 @@ def _check_backup(
     best = min(r.preference for r in mx)
     ours = [r.preference for r in mx if r.host.lower() == site.host.name.lower()]
     if not ours:
-        raise SiteError(f"{key}.mx", f"this host {site.host.name} is not an MX of {name}")
+        raise SiteError(
+            f"{key}.mx", f"this host {site.host.name} is not an MX of {name}"
+        )
     if ours[0] <= best:
         raise SiteError(
             f"{key}.mx",
@@ -202,7 +211,9 @@ def _check_target(site: Site, target: str, key: str) -> None:
         )
 
 
-def check_aliases(aliases: dict[str, tuple[str, ...]], accounts: tuple[str, ...]) -> None:
+def check_aliases(
+    aliases: dict[str, tuple[str, ...]], accounts: tuple[str, ...]
+) -> None:
     """Raise SiteError on an empty required alias or a cycle among aliases."""
     for name, targets in aliases.items():
         key = f"aliases.{name}"
@@ -220,7 +231,8 @@ def check_aliases(aliases: dict[str, tuple[str, ...]], accounts: tuple[str, ...]
     if cycle:
         raise SiteError(
             "aliases",
-            "aliases form a cycle: " + " -> ".join(cycle)
+            "aliases form a cycle: "
+            + " -> ".join(cycle)
             + "; point one of them at an account instead",
         )
 
@@ -235,7 +247,7 @@ def find_alias_cycle(aliases: dict[str, tuple[str, ...]]) -> list[str]:
             if target not in aliases:
                 continue
             if state.get(target) == 1:
-                return path[path.index(target):] + [target]
+                return path[path.index(target) :] + [target]
             if state.get(target) is None:
                 found = visit(target, path + [target])
                 if found:
@@ -266,6 +278,8 @@ def _check_smarthost(site: Site) -> None:
             "smarthost.allow_plaintext_auth = true on a trusted network",
         )
     if smarthost.tls and "tls" not in site.build.features:
-        raise SiteError("smarthost.tls", "needs \"tls\" in build.features")
+        raise SiteError("smarthost.tls", 'needs "tls" in build.features')
     if not smarthost.password_file:
-        raise SiteError("smarthost.password_file", "name the file that holds the password")
+        raise SiteError(
+            "smarthost.password_file", "name the file that holds the password"
+        )

@@ -27,7 +27,9 @@ class VerifyResult:
         return self.failed == 0 and self.passed > 0
 
 
-def run_checks(site: Site, hosts: str = "local://", selection: str = "") -> VerifyResult:
+def run_checks(
+    site: Site, hosts: str = "local://", selection: str = ""
+) -> VerifyResult:
     """Run every shipped check of ``site`` against ``hosts`` (testinfra specs)."""
     reporter = CheckReporter()
     with tempfile.NamedTemporaryFile("r", suffix=".evidence") as evidence:
@@ -36,11 +38,15 @@ def run_checks(site: Site, hosts: str = "local://", selection: str = "") -> Veri
             f"--hosts={hosts}",
             f"--eximctl-site={site.path if site.path.name != '<embedded>' else ''}",
             f"--eximctl-evidence={evidence.name}",
-            "-o", "python_files=check_*.py",
-            "-o", "addopts=",
+            "-o",
+            "python_files=check_*.py",
+            "-o",
+            "addopts=",
             f"--rootdir={CHECKS}",
-            "-p", "no:cacheprovider",
-            "-p", "no:terminal",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:terminal",
         ]
         if selection:
             args += ["-k", selection]

@@ -118,6 +118,8 @@ def test_build_cli_shows_signature_and_options(built_site: Site) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "primary key A986F3A6BD6377D8730958DEBCE58C8CE41F32DF (pinned)" in result.stdout
+    assert (
+        "primary key A986F3A6BD6377D8730958DEBCE58C8CE41F32DF (pinned)" in result.stdout
+    )
     assert "SUPPORT_SPF" in result.stdout
     assert f"BIN_DIRECTORY         {built_site.bin_directory}" in result.stdout

@@ -59,13 +59,18 @@ def test_makefile_paths_shared_by_sites() -> None:
 def test_k07_delivery_path_untainted() -> None:
     text = render_configure(bundled("default"))
     assert "file = /var/mail/$local_part_data\n" in text
-    assert not re.search(r"\$local_part(?!_data)\b[^\n]*\n", _transport(text, "local_delivery"))
+    assert not re.search(
+        r"\$local_part(?!_data)\b[^\n]*\n", _transport(text, "local_delivery")
+    )
 
 
 def test_k16_dkim_key_path_from_lookup() -> None:
     text = render_configure(bundled("lab/mx1"))
     key_line = next(line for line in text.splitlines() if "dkim_private_key" in line)
-    assert "${lookup{$dkim_domain}lsearch{/var/lib/eximctl/lab/mx1/etc/dkim/keys}" in key_line
+    assert (
+        "${lookup{$dkim_domain}lsearch{/var/lib/eximctl/lab/mx1/etc/dkim/keys}"
+        in key_line
+    )
     assert "${dkim_domain}.pem" not in text
 
 
@@ -174,10 +179,13 @@ name = "example.test"
 
 
 def _smarthost_site(port: int) -> str:
-    return _minimal() + f"""
+    return (
+        _minimal()
+        + f"""
 [smarthost]
 host = "smtp.example.org"
 port = {port}
 user = "relay@example.org"
 password_file = "/etc/eximctl/smarthost.password"
 """
+    )

@@ -70,7 +70,7 @@ def test_bad_input_names_key(extra: str, key: str, fix: str) -> None:
 
 
 def test_invalid_host_address() -> None:
-    text = MINIMAL.replace('[host]', '[host]\naddresses = ["192.0.2.300"]')
+    text = MINIMAL.replace("[host]", '[host]\naddresses = ["192.0.2.300"]')
     with pytest.raises(SiteError) as raised:
         parse_site(text)
     assert "host.addresses[0]" in str(raised.value)
@@ -103,7 +103,12 @@ def test_k06_alias_cycle_names_aliases() -> None:
 
 
 def test_alias_cycle_finder_paths() -> None:
-    assert find_alias_cycle({"a": ("b",), "b": ("c",), "c": ("a",)}) == ["a", "b", "c", "a"]
+    assert find_alias_cycle({"a": ("b",), "b": ("c",), "c": ("a",)}) == [
+        "a",
+        "b",
+        "c",
+        "a",
+    ]
     assert find_alias_cycle({"a": ("a",)}) == ["a", "a"]
     assert find_alias_cycle({"a": ("b", "ann"), "b": ("ann",)}) == []
 

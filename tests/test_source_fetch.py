@@ -6,15 +6,12 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from conftest_source import (  # noqa: F401
+from support.source_helpers import (
     FOLDER,
     TARBALL,
     Keys,
     Upstream,
-    keys,
     make_site,
-    tarball_bytes,
-    upstream,
     url_site,
 )
 
@@ -33,12 +30,16 @@ from eximctl.source import extract_source, obtain_source
 SIGNATURE = TARBALL + ".asc"
 KEYRING = "Exim-Maintainers-Keyring.asc"
 
+pytest_plugins = ("conftest_source",)
+
 
 def _trust(up: Upstream) -> list[str]:
     return [up.keys.mimic.fingerprint]
 
 
-def test_download_verifies_and_records_sha256(upstream: Upstream, tmp_path: Path) -> None:
+def test_download_verifies_and_records_sha256(
+    upstream: Upstream, tmp_path: Path
+) -> None:
     cache = tmp_path / "cache"
     result = obtain_source(
         url_site(upstream, cache), extra_fingerprints=_trust(upstream), progress=False
@@ -81,11 +82,15 @@ def test_pinned_version_missing_from_index_lists_available(
     assert not upstream.server.requested(FOLDER + "exim-4.95.tar.xz")
 
 
-def test_mirror_option_overrides_the_site_url(upstream: Upstream, tmp_path: Path) -> None:
+def test_mirror_option_overrides_the_site_url(
+    upstream: Upstream, tmp_path: Path
+) -> None:
     site = make_site(
         SourceSection(url="http://127.0.0.1:9/nowhere/", cache_directory=str(tmp_path))
     )
-    result = obtain_source(site, mirror=upstream.url, extra_fingerprints=_trust(upstream))
+    result = obtain_source(
+        site, mirror=upstream.url, extra_fingerprints=_trust(upstream)
+    )
     assert result.origin.startswith(upstream.url)
 
 
@@ -105,7 +110,9 @@ def _assert_failed_download(exc: DownloadError, up: Upstream, *words: str) -> No
     assert not up.server.requested(FOLDER + KEYRING)
 
 
-def test_k03_empty_download_is_a_failed_download(upstream: Upstream, tmp_path: Path) -> None:
+def test_k03_empty_download_is_a_failed_download(
+    upstream: Upstream, tmp_path: Path
+) -> None:
     upstream.server.files[FOLDER + TARBALL] = b""
     with pytest.raises(DownloadError) as caught:
         obtain_source(url_site(upstream, tmp_path), extra_fingerprints=_trust(upstream))
@@ -125,7 +132,9 @@ def test_k03_connection_cut_short_is_a_failed_download(
     assert fetch.partial_path(tmp_path / "exim4" / TARBALL).stat().st_size == 40_000
 
 
-def test_k03_short_file_is_a_failed_download(upstream: Upstream, tmp_path: Path) -> None:
+def test_k03_short_file_is_a_failed_download(
+    upstream: Upstream, tmp_path: Path
+) -> None:
     upstream.server.files[FOLDER + TARBALL] = upstream.tarball[:50_000]
     with pytest.raises(DownloadError) as caught:
         obtain_source(url_site(upstream, tmp_path), extra_fingerprints=_trust(upstream))
@@ -143,7 +152,9 @@ def test_k03_tarball_cut_near_its_end_is_a_failed_download(
     assert not fetch.partial_path(tmp_path / "exim4" / TARBALL).exists()
 
 
-def test_k03_non_tar_file_is_a_failed_download(upstream: Upstream, tmp_path: Path) -> None:
+def test_k03_non_tar_file_is_a_failed_download(
+    upstream: Upstream, tmp_path: Path
+) -> None:
     upstream.server.files[FOLDER + TARBALL] = b"<html>mirror error page</html>" * 5000
     with pytest.raises(DownloadError) as caught:
         obtain_source(url_site(upstream, tmp_path), extra_fingerprints=_trust(upstream))
@@ -159,14 +170,18 @@ def test_partial_file_is_resumed_with_a_range_request(
     part = fetch.partial_path(tmp_path / "exim4" / TARBALL)
     part.parent.mkdir(parents=True)
     part.write_bytes(upstream.tarball[:70_000])
-    result = obtain_source(url_site(upstream, tmp_path), extra_fingerprints=_trust(upstream))
+    result = obtain_source(
+        url_site(upstream, tmp_path), extra_fingerprints=_trust(upstream)
+    )
     (request,) = upstream.server.requested(FOLDER + TARBALL)
     assert request.headers.get("Range") == "bytes=70000-"
     assert result.sha256 == hashlib.sha256(upstream.tarball).hexdigest()
     assert fetch.sha256_of(result.tarball) == result.sha256
 
 
-def test_cut_download_resumes_on_the_next_run(upstream: Upstream, tmp_path: Path) -> None:
+def test_cut_download_resumes_on_the_next_run(
+    upstream: Upstream, tmp_path: Path
+) -> None:
     site = url_site(upstream, tmp_path)
     upstream.server.cut_after[FOLDER + TARBALL] = 100_000
     with pytest.raises(DownloadError):
@@ -185,7 +200,9 @@ def test_complete_partial_file_is_finished_by_a_416(
     part = fetch.partial_path(tmp_path / "exim4" / TARBALL)
     part.parent.mkdir(parents=True)
     part.write_bytes(upstream.tarball)
-    result = obtain_source(url_site(upstream, tmp_path), extra_fingerprints=_trust(upstream))
+    result = obtain_source(
+        url_site(upstream, tmp_path), extra_fingerprints=_trust(upstream)
+    )
     assert result.sha256 == hashlib.sha256(upstream.tarball).hexdigest()
 
 
@@ -276,7 +293,9 @@ def test_file_source(upstream: Upstream, tmp_path: Path) -> None:
     assert result.version == "4.99"
 
 
-def test_file_source_with_wrong_pinned_version(upstream: Upstream, tmp_path: Path) -> None:
+def test_file_source_with_wrong_pinned_version(
+    upstream: Upstream, tmp_path: Path
+) -> None:
     site = make_site(SourceSection(kind="file", version="4.98"))
     with pytest.raises(VersionNotAvailableError, match="it has: 4.99"):
         obtain_source(

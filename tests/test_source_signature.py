@@ -5,15 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest_source import (  # noqa: F401
+from support.source_helpers import (
     MIMIC_UID,
     TARBALL,
     Keys,
     Upstream,
-    keys,
     revoke,
-    tarball_bytes,
-    upstream,
     url_site,
 )
 
@@ -43,6 +40,8 @@ BRIEF_PINS = {
     "96E4754B8F93C1B239F1A95785BCF7AC6735A680",
     "68621AE4C5026D2FED8A771CAD5EDBB793EC57E4",
 }
+
+pytest_plugins = ("conftest_source",)
 
 
 @pytest.fixture
@@ -74,7 +73,9 @@ def test_fingerprint_in_gpg_display_form_is_accepted(keys: Keys, tarball: Path) 
     sig = keys.sign(keys.mimic, tarball)
     fpr = keys.mimic.fingerprint.lower()
     spaced = " ".join(fpr[i : i + 4] for i in range(0, 40, 4))
-    check = verify_signature(tarball, sig, keys.mimic.keyring, extra_fingerprints=[spaced])
+    check = verify_signature(
+        tarball, sig, keys.mimic.keyring, extra_fingerprints=[spaced]
+    )
     assert check.fingerprint == keys.mimic.fingerprint
 
 
@@ -109,7 +110,9 @@ def test_k04_short_ids_and_user_ids_are_never_trusted(
     assert "full 40-hex-digit fingerprint" in str(caught.value)
 
 
-def test_k04_end_to_end_through_obtain_source(upstream: Upstream, tmp_path: Path) -> None:
+def test_k04_end_to_end_through_obtain_source(
+    upstream: Upstream, tmp_path: Path
+) -> None:
     site = url_site(upstream, tmp_path)
     with pytest.raises(UntrustedKeyError):
         obtain_source(site)
@@ -136,7 +139,9 @@ def test_k04_trusting_only_the_subkey_is_not_enough(keys: Keys, tarball: Path) -
     key = keys.with_subkey
     sig = keys.sign(key, tarball)
     with pytest.raises(UntrustedKeyError) as caught:
-        verify_signature(tarball, sig, key.keyring, extra_fingerprints=[key.signing_key])
+        verify_signature(
+            tarball, sig, key.keyring, extra_fingerprints=[key.signing_key]
+        )
     assert caught.value.fingerprint == key.fingerprint
 
 
@@ -160,7 +165,10 @@ def test_unknown_key(keys: Keys, tarball: Path) -> None:
     sig = keys.sign(keys.mimic, tarball)
     with pytest.raises(UnknownKeyError) as caught:
         verify_signature(
-            tarball, sig, keys.other.keyring, extra_fingerprints=[keys.mimic.fingerprint]
+            tarball,
+            sig,
+            keys.other.keyring,
+            extra_fingerprints=[keys.mimic.fingerprint],
         )
     message = str(caught.value)
     assert "not in the keyring" in message and "no public key" in message
@@ -174,7 +182,10 @@ def test_bad_signature_on_tampered_tarball(keys: Keys, tarball: Path) -> None:
     tarball.write_bytes(bytes(data))
     with pytest.raises(BadSignatureError) as caught:
         verify_signature(
-            tarball, sig, keys.mimic.keyring, extra_fingerprints=[keys.mimic.fingerprint]
+            tarball,
+            sig,
+            keys.mimic.keyring,
+            extra_fingerprints=[keys.mimic.fingerprint],
         )
     assert "BAD signature" in str(caught.value)
     assert "altered" in str(caught.value)
@@ -186,7 +197,10 @@ def test_signature_of_another_file(keys: Keys, tarball: Path) -> None:
     sig = keys.sign(keys.mimic, other)
     with pytest.raises(BadSignatureError) as caught:
         verify_signature(
-            tarball, sig, keys.mimic.keyring, extra_fingerprints=[keys.mimic.fingerprint]
+            tarball,
+            sig,
+            keys.mimic.keyring,
+            extra_fingerprints=[keys.mimic.fingerprint],
         )
     assert "signature is for another file" in str(caught.value)
 

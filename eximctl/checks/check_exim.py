@@ -80,8 +80,19 @@ def test_smtp_delivery(host: Host, site: Site, evidence: Evidence) -> None:
     port = site.daemon.ports[0]
     recipient = f"{account}@{qualify_domain(site)}"
     send = host.run(
-        shlex.join(["python3", "-c", SCRIPT, address, str(port),
-                    "verify@eximctl.test", recipient, token, "starttls"])
+        shlex.join(
+            [
+                "python3",
+                "-c",
+                SCRIPT,
+                address,
+                str(port),
+                "verify@eximctl.test",
+                recipient,
+                token,
+                "starttls",
+            ]
+        )
     )
     assert send.rc == 0, send.stderr.strip()
     assert "refused: {}" in send.stdout, send.stdout
@@ -99,8 +110,8 @@ def _wait_for_message(host: Host, site: Site, account: str, token: str) -> str:
         command = f"{command} | head -n 1 | {show}"
     else:
         command = (
-            f"awk -v t='{token}' '/^From /{{m=\"\"}} {{m=m $0 \"\\n\"}} "
-            f"index($0, t) && /^Message-ID/ {{f=1}} f && /^$/ {{printf \"%s\", m; exit}}' "
+            f'awk -v t=\'{token}\' \'/^From /{{m=""}} {{m=m $0 "\\n"}} '
+            f'index($0, t) && /^Message-ID/ {{f=1}} f && /^$/ {{printf "%s", m; exit}}\' '
             f"{directory}/{account}"
         )
     for _ in range(30):

@@ -11,8 +11,12 @@ from eximctl.site import Site, load_site
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--eximctl-site", default="", help="Site file of the hosts checked.")
-    parser.addoption("--eximctl-evidence", default="", help="File that collects evidence.")
+    parser.addoption(
+        "--eximctl-site", default="", help="Site file of the hosts checked."
+    )
+    parser.addoption(
+        "--eximctl-evidence", default="", help="File that collects evidence."
+    )
 
 
 @pytest.fixture(scope="session")

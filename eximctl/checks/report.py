@@ -32,7 +32,7 @@ class CheckReporter:
             click.secho(f"PASS  {host}: {name}", fg="green")
             return
         self.failed += 1
-        doc = (getattr(item, "obj", None).__doc__ or "").strip()  # type: ignore[union-attr]
+        doc = (getattr(getattr(item, "obj", None), "__doc__", None) or "").strip()
         detail = _last_line(report)
         click.secho(f"FAIL  {host}: {name}: {doc}", fg="red")
         if detail:

@@ -122,7 +122,9 @@ def serve(site: FakeSite) -> Iterator[FakeSite]:
     server.site = site
     host, port = server.server_address[:2]
     site.url = f"http://{host!s}:{port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield site
