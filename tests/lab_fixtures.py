@@ -5,8 +5,10 @@ helper functions are in lab_helpers.
 
 ``lab_no_mail`` brings the lab up with DNS and sshd only, serving the zones
 of ``lab_zones``, and tears it down after the module's tests.
-``lab_with_mail`` does the same with an Exim daemon on every mail host, and
-skips the module when Exim is not built. Every lab fixture first runs
+``lab_with_mail`` does the same with an Exim daemon on every mail host,
+building Exim from Debian's signed source first when it is not installed.
+``lab_full`` runs the whole lab on the zones generated from the bundled lab
+sites, as ``eximctl lab up`` does. Every lab fixture first runs
 ``lab_down``, so a lab left behind by an interrupted run does not leak into
 the next one.
 """
@@ -19,7 +21,11 @@ from pathlib import Path
 import pytest
 from lab_helpers import require_root, write_test_zones
 
+from eximctl.build import build_site
 from eximctl.lab import mail
+from eximctl.lab.hosts import find_host
+from eximctl.lab.mail import lab_site
+from eximctl.source import obtain_source
 from eximctl.lab.control import NamespaceStatus, lab_down, lab_up
 
 
@@ -39,14 +45,33 @@ def lab_no_mail(lab_zones: Path) -> Iterator[list[NamespaceStatus]]:
         lab_down()
 
 
+def ensure_lab_exim() -> None:
+    """Build and install the lab's Exim when it is missing."""
+    if mail.exim_available():
+        return
+    site = lab_site(find_host("mx1"))
+    build_site(site, obtain_source(site))
+
+
 @pytest.fixture(scope="module")
 def lab_with_mail(lab_zones: Path) -> Iterator[list[NamespaceStatus]]:
-    """Run the full lab, Exim daemons included, for the tests of one module."""
+    """Run the lab, Exim daemons included, on the small test zones."""
     require_root()
-    if not mail.exim_available():
-        pytest.skip(f"{mail.EXIM} not found; run 'eximctl build'")
+    ensure_lab_exim()
     lab_down()
     try:
         yield lab_up(lab_zones, with_mail=True)
+    finally:
+        lab_down()
+
+
+@pytest.fixture(scope="module")
+def lab_full() -> Iterator[list[NamespaceStatus]]:
+    """Run the whole lab on the zones generated from the bundled lab sites."""
+    require_root()
+    ensure_lab_exim()
+    lab_down()
+    try:
+        yield lab_up(None, with_mail=True)
     finally:
         lab_down()
