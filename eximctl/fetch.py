@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 from urllib.parse import urljoin
 
 import click
@@ -99,6 +99,30 @@ def fetch_text(url: str, session: requests.Session | None = None) -> str:
     if response.status_code != 200:
         raise DownloadError(url, f"HTTP {response.status_code} {response.reason}")
     return response.text
+
+
+@overload
+def fetch(
+    url: str,
+    dest: Path,
+    *,
+    tarball: bool = ...,
+    missing_ok: Literal[False] = ...,
+    session: requests.Session | None = ...,
+    progress: bool | None = ...,
+) -> CachedFile: ...
+
+
+@overload
+def fetch(
+    url: str,
+    dest: Path,
+    *,
+    tarball: bool = ...,
+    missing_ok: bool,
+    session: requests.Session | None = ...,
+    progress: bool | None = ...,
+) -> CachedFile | None: ...
 
 
 def fetch(

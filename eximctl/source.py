@@ -143,7 +143,6 @@ def _from_url(
     got = fetch.fetch(
         url, cache / name, tarball=True, session=session, progress=progress
     )
-    assert got is not None
     sig = fetch.fetch(
         url + ".asc", cache / f"{name}.asc", missing_ok=True, session=session
     )
