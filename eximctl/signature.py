@@ -60,6 +60,8 @@ class SignatureCheck:
     signer: str
     """The user id gpg reports; for display only, never for trust."""
     signed_at: datetime | None
+    pinned: bool = True
+    """False when only the caller's extra fingerprints trusted the key."""
 
 
 def normalize_fingerprint(value: str) -> str:
@@ -160,5 +162,6 @@ def _judge(
                     if timestamp and str(timestamp).isdigit()
                     else None
                 ),
+                pinned=primary in PINNED_FINGERPRINTS,
             )
     raise UntrustedKeyError(path, str(good[0]["pubkey_fingerprint"]).upper())

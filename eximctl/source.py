@@ -70,6 +70,8 @@ class VerifiedSource:
     """The signer's user id as gpg reports it, for display only."""
     origin: str
     """Where the tarball came from: a URL, a path or the Debian package."""
+    pinned: bool = True
+    """False when the key was trusted only through ``extra_fingerprints``."""
 
 
 def obtain_source(
@@ -279,6 +281,7 @@ def _verify(
         fingerprint=check.fingerprint,
         signer=check.signer,
         origin=origin,
+        pinned=check.pinned,
     )
 
 

@@ -288,6 +288,7 @@ def test_real_debian_source_verifies_against_the_pins(tmp_path: Path) -> None:
     )
     verified = obtain_source(site)
     assert verified.fingerprint in PINNED_FINGERPRINTS
+    assert verified.pinned
     assert verified.tarball.name == f"exim4_{verified.version}.orig.tar.xz"
     assert verified.keyring.name.endswith(".signing-key.asc")
 

@@ -51,6 +51,7 @@ def test_download_verifies_and_records_sha256(
     assert result.signer == "Jeremy Harris <jgh@exim.org>"
     assert result.tarball == cache / "exim4" / TARBALL
     assert result.origin == upstream.url + TARBALL
+    assert result.pinned is False  # trusted through extra_fingerprints only
     sidecar = fetch.sidecar_path(result.tarball).read_text()
     assert sidecar == f"{digest}  {TARBALL}\n"
     assert not fetch.partial_path(result.tarball).exists()

@@ -131,6 +131,7 @@ def test_k04_signing_subkey_of_a_pinned_primary_is_accepted(
         PINNED_FINGERPRINTS | {key.fingerprint},
     )
     check = verify_signature(tarball, sig, key.keyring)
+    assert check.pinned
     assert check.fingerprint == key.fingerprint
     assert check.signing_key == key.signing_key != key.fingerprint
 
