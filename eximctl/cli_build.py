@@ -85,8 +85,10 @@ def build(
         f"source: {verified.tarball.name} (Exim {verified.version}) from {verified.origin}"
     )
     click.echo(f"sha256: {verified.sha256}")
+    trust = "pinned" if verified.pinned else "trusted by --trust-fingerprint"
     click.secho(
-        f"signature: good, by {verified.signer}, primary key {verified.fingerprint} (pinned)",
+        f"signature: good, by {verified.signer}, "
+        f"primary key {verified.fingerprint} ({trust})",
         fg="green",
     )
     _print_options(render_makefile(site, verified.version))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from eximctl.cli import Context
-from eximctl.verify import run_checks
+from eximctl.verify import VerifyResult, run_checks
 
 
 @click.command()
@@ -18,25 +19,61 @@ from eximctl.verify import run_checks
     help="testinfra host specs, comma-separated (local://, ssh://root@HOST).",
 )
 @click.option(
-    "-k",
-    "selection",
-    default="",
-    help="Run only checks matching this pytest -k expression.",
+    "--ssh-config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="ssh client configuration for ssh:// hosts.",
+)
+@click.option(
+    "--lab",
+    is_flag=True,
+    help="Check every mail host of the running lab over ssh, each with its own site.",
+)
+@click.option(
+    "-k", "selection", default="", help="Run only checks matching this -k expression."
 )
 @click.option(
     "--no-evidence", is_flag=True, help="Do not print the collected evidence."
 )
 @click.pass_obj
-def verify(obj: Context, hosts: str, selection: str, no_evidence: bool) -> None:
-    """Check that the site's Exim is built, configured and delivering."""
-    result = run_checks(obj.site, hosts, selection)
-    if result.evidence and not no_evidence:
-        click.echo("")
-        click.echo(result.evidence.rstrip())
+def verify(
+    obj: Context,
+    hosts: str,
+    ssh_config: Path | None,
+    lab: bool,
+    selection: str,
+    no_evidence: bool,
+) -> None:
+    """Check that Exim is built, configured and delivering, and show the evidence."""
+    if lab:
+        results = _verify_lab(selection)
+    else:
+        results = [run_checks(obj.site, hosts, selection, ssh_config)]
+
+    passed = sum(r.passed for r in results)
+    failed = sum(r.failed for r in results)
+    if not no_evidence:
+        for result in results:
+            if result.evidence:
+                click.echo("")
+                click.echo(result.evidence.rstrip())
     click.echo("")
-    click.echo(f"{result.passed} passed, {result.failed} failed")
-    if not result.ok:
+    click.echo(f"{passed} passed, {failed} failed")
+    if failed or not passed:
         sys.exit(1)
+
+
+def _verify_lab(selection: str) -> list[VerifyResult]:
+    # Imported here: the lab modules need root-only tools only when used.
+    from eximctl.lab.hosts import mail_hosts
+    from eximctl.lab.mail import lab_site
+    from eximctl.lab.sshd import SSH_CONFIG
+
+    results = []
+    for host in mail_hosts():
+        click.secho(f"-- lab host {host.name} ({host.fqdn})", bold=True)
+        site = lab_site(host)
+        results.append(run_checks(site, f"ssh://{host.name}", selection, SSH_CONFIG))
+    return results
 
 
 COMMANDS: list[click.Command] = [verify]

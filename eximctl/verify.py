@@ -28,7 +28,10 @@ class VerifyResult:
 
 
 def run_checks(
-    site: Site, hosts: str = "local://", selection: str = ""
+    site: Site,
+    hosts: str = "local://",
+    selection: str = "",
+    ssh_config: Path | None = None,
 ) -> VerifyResult:
     """Run every shipped check of ``site`` against ``hosts`` (testinfra specs)."""
     reporter = CheckReporter()
@@ -50,6 +53,8 @@ def run_checks(
         ]
         if selection:
             args += ["-k", selection]
+        if ssh_config is not None:
+            args.append(f"--ssh-config={ssh_config}")
         pytest.main(args, plugins=[reporter])
         text = Path(evidence.name).read_text()
     return VerifyResult(reporter.passed, reporter.failed, text)

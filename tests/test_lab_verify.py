@@ -1,0 +1,23 @@
+"""eximctl verify over real ssh against every mail host of the lab."""
+
+from __future__ import annotations
+
+import pytest
+
+from eximctl.lab.control import NamespaceStatus
+from eximctl.lab.hosts import find_host, mail_hosts
+from eximctl.lab.mail import lab_site
+from eximctl.lab.sshd import SSH_CONFIG
+from eximctl.verify import run_checks
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.mark.parametrize("name", [h.name for h in mail_hosts()])
+def test_checks_pass_over_ssh(name: str, lab_full: list[NamespaceStatus]) -> None:
+    site = lab_site(find_host(name))
+    result = run_checks(site, f"ssh://{name}", ssh_config=SSH_CONFIG)
+    assert result.failed == 0
+    assert result.passed >= 7
+    assert f"by {site.host.name} with esmtps" in result.evidence
+    assert "Support for:" in result.evidence
