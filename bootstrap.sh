@@ -5,7 +5,7 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: bash bootstrap.sh demo|test [pytest arguments...]" >&2
+    echo "usage: bash bootstrap.sh install|demo|test [pytest arguments...]" >&2
     exit 2
 }
 
@@ -74,6 +74,7 @@ run_tests() {
 install_packages
 install_eximctl
 case "$action" in
+    install) ;;
     demo) run_demo ;;
     test) run_tests "$@" ;;
     *) usage ;;
