@@ -7,16 +7,18 @@ import logging
 import os
 import pwd
 import signal
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from eximctl import accounts
 from eximctl.dkim_keys import dkim_domains, ensure_dkim_key
-from eximctl.errors import EximctlError
+from eximctl.errors import ConfigError, EximctlError
 from eximctl.files import RenderedFile, rendered_files
 from eximctl.install import diff, install_files, validate_configure
 from eximctl.key_files import check_readable_by_group
 from eximctl.runner import run
+from eximctl.secrets import check_secret_files
 from eximctl.site import Site
 from eximctl.tls_certs import ensure_certificate
 
@@ -64,7 +66,10 @@ def configure_site(
 
 
 def prepare_host(site: Site, tls_ca: tuple[Path, Path] | None = None) -> None:
-    """Create users, folders, keys and certificates that the files refer to."""
+    """Create the users, folders, keys and certificates that the files name.
+
+    Then check that the Exim group can read every key and password file.
+    """
     accounts.ensure_exim_user(site.build.user, site.build.group)
     for name in site.accounts:
         accounts.ensure_mail_account(name)
@@ -75,6 +80,34 @@ def prepare_host(site: Site, tls_ca: tuple[Path, Path] | None = None) -> None:
         check_readable_by_group(certificate, site.build.group)
     for domain in dkim_domains(site):
         check_readable_by_group(ensure_dkim_key(site, domain), site.build.group)
+    check_secret_files(site)
+    if site.smarthost is not None and site.smarthost.tls and site.tls.ca_certificate:
+        check_readable_by_exim(site.resolve(site.tls.ca_certificate), site)
+
+
+def check_readable_by_exim(path: Path, site: Site) -> None:
+    """Raise ConfigError unless the Exim user can read the public file ``path``.
+
+    The smtp transport runs as the Exim user. Exim 4.96 cannot verify the
+    smarthost when it cannot stat its CA file, and the delivery process can
+    crash with SIGSEGV instead of deferring.
+    """
+    user = pwd.getpwnam(site.build.user)
+    if not path.is_file():
+        raise ConfigError(f"{path}: CA certificate not found; check tls.ca_certificate")
+    for item in [path, *path.resolve().parents]:
+        info = item.stat()
+        need = stat.S_IROTH if item == path else stat.S_IXOTH
+        if info.st_mode & need:
+            continue
+        group_bit = need << 3
+        if info.st_gid == user.pw_gid and info.st_mode & group_bit:
+            continue
+        raise ConfigError(
+            f"{path}: the Exim user {site.build.user} cannot read it because "
+            f"{item} is mode {stat.S_IMODE(info.st_mode):04o}; run "
+            f"'chmod o+{'r' if item == path else 'x'} {item}'"
+        )
 
 
 def trust_configuration(site: Site) -> None:

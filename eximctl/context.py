@@ -120,7 +120,7 @@ def _smarthost_context(site: Site) -> SmarthostContext | None:
         ca_certificate=str(site.resolve(site.tls.ca_certificate))
         if site.tls.ca_certificate
         else "system",
-        user_exim=_escape_expansion(smarthost.user),
+        user_exim=_client_send_item(smarthost.user),
         password_file=smarthost_password_path(site),
         allow_plaintext_auth=smarthost.allow_plaintext_auth,
     )
@@ -130,6 +130,14 @@ def _dkim_context(site: Site) -> DkimContext | None:
     if site.dkim is None:
         return None
     return DkimContext(selector=site.dkim.selector, keys_file=dkim_keys_file(site))
+
+
+def _client_send_item(value: str) -> str:
+    """Quote a literal for one item of a "<|" client_send list.
+
+    Exim splits the list, turning "||" into "|", before it expands the item.
+    """
+    return _escape_expansion(value).replace("|", "||")
 
 
 def _escape_expansion(value: str) -> str:

@@ -219,3 +219,14 @@ class FingerprintError(EximctlError):
             f"invalid key fingerprint {value!r}: give the full 40-hex-digit "
             "fingerprint (short or long key ids and user ids are not accepted)"
         )
+
+
+class SecretFileError(EximctlError):
+    """A password file is missing, unsafe, or holds a value Exim cannot send.
+
+    The message names the file and the problem, never the secret itself.
+    """
+
+    def __init__(self, path: Path, message: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")

@@ -283,3 +283,10 @@ def _check_smarthost(site: Site) -> None:
         raise SiteError(
             "smarthost.password_file", "name the file that holds the password"
         )
+    if not smarthost.user or smarthost.user.startswith("^"):
+        # Exim's PLAIN client cannot send a "^" right after a NUL separator.
+        raise SiteError(
+            "smarthost.user",
+            f"invalid user {smarthost.user!r}; give the login name that the "
+            "smarthost expects, not empty and not starting with '^'",
+        )

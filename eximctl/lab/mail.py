@@ -7,11 +7,13 @@ import os
 import signal
 from pathlib import Path
 
+from eximctl.accounts import ensure_exim_user
 from eximctl.configure import configure_site, daemon_pid
 from eximctl.errors import LabError
 from eximctl.lab.command import start_daemon
 from eximctl.lab.hosts import LAB_ROOT, LabHost, find_host
 from eximctl.lab.netns import runs_program, wait_for_socket
+from eximctl.secrets import write_auth_passwords, write_smarthost_password
 from eximctl.site import Site, bundled_site_path, load_site
 from eximctl.tls_certs import create_ca
 
@@ -21,6 +23,12 @@ EXIM = Path("/opt/eximctl/bin/exim")
 QUEUE_INTERVAL = "30s"
 LAB_CA_DIRECTORY = LAB_ROOT / "ca"
 _PROGRAM = "exim"
+
+# The lab's only SMTP AUTH user: mx1 logs in to the relay with it. The
+# password is a fixed, public test value; its caret, colon, dollar, space
+# and backslash are each special somewhere in Exim's client_send.
+LAB_RELAY_USER = "relay@alpha.test"
+LAB_RELAY_PASSWORD = "p^ss:w$rd \\x"
 
 
 def exim_available(binary: Path = EXIM) -> bool:
@@ -49,7 +57,11 @@ def lab_ca(site: Site) -> tuple[Path, Path] | None:
     """
     if site.tls.ca_certificate != str(LAB_CA_DIRECTORY / "ca.crt"):
         return None
-    return create_ca(LAB_CA_DIRECTORY)
+    ca = create_ca(LAB_CA_DIRECTORY)
+    # The smtp transport reads ca.crt as the Exim user to verify the relay,
+    # so the folder must be searchable by everyone; ca.key itself stays 0600.
+    LAB_CA_DIRECTORY.chmod(0o755)
+    return ca
 
 
 def start_mail_host(site: Site, netns_name: str) -> str:
@@ -62,6 +74,7 @@ def start_mail_host(site: Site, netns_name: str) -> str:
     it SIGHUP when the configuration changed. Returns what it did.
     """
     require_exim(Path(site.exim_binary))
+    write_lab_secrets(site)
     result = configure_site(site, start_daemon=False, tls_ca=lab_ca(site))
     if runs_program(netns_name, _PROGRAM):
         return _reload(site, netns_name) if result.changed else "running"
@@ -79,6 +92,21 @@ def start_mail_host(site: Site, netns_name: str) -> str:
         for port in site.daemon.ports:
             wait_for_socket(netns_name, f"{interface}:{port}")
     return "started"
+
+
+def write_lab_secrets(site: Site) -> None:
+    """Write the lab's smarthost password and relay users before configuring.
+
+    Both files are rewritten on every start, so a test that changed a
+    password leaves no trace in the next lab.
+    """
+    if site.smarthost is None and not site.auth.passwords_file:
+        return
+    ensure_exim_user(site.build.user, site.build.group)
+    if site.smarthost is not None:
+        write_smarthost_password(site, LAB_RELAY_PASSWORD)
+    if site.auth.passwords_file:
+        write_auth_passwords(site, {LAB_RELAY_USER: LAB_RELAY_PASSWORD})
 
 
 def _reload(site: Site, netns_name: str) -> str:
