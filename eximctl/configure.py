@@ -14,6 +14,7 @@ from pathlib import Path
 from eximctl import accounts
 from eximctl.dkim_keys import dkim_domains, ensure_dkim_key
 from eximctl.errors import ConfigError, EximctlError
+from eximctl.exim_access import check_exim_can_read, check_tls_access
 from eximctl.files import RenderedFile, rendered_files
 from eximctl.install import diff, install_files, validate_configure
 from eximctl.key_files import check_readable_by_group
@@ -54,6 +55,9 @@ def configure_site(
         result.diffs = [d for d in (diff(f) for f in files) if d]
         return result
 
+    # First, so an unreadable TLS file stops the run before any account,
+    # directory or file is created.
+    check_tls_access(site)
     configure = files[0]
     validate_configure(site.exim_binary, configure.content, configure.path.parent)
     prepare_host(site, tls_ca)
@@ -76,8 +80,8 @@ def prepare_host(site: Site, tls_ca: tuple[Path, Path] | None = None) -> None:
     _make_directories(site)
     if "tls" in site.build.features and (site.tls.certificate or site.tls.generate):
         certificate, key = ensure_certificate(site, tls_ca)
-        check_readable_by_group(key, site.build.group)
-        check_readable_by_group(certificate, site.build.group)
+        check_exim_can_read(key, site.build.user, site.build.group)
+        check_exim_can_read(certificate, site.build.user, site.build.group)
     for domain in dkim_domains(site):
         check_readable_by_group(ensure_dkim_key(site, domain), site.build.group)
     check_secret_files(site)
