@@ -73,6 +73,24 @@ def dkim_keys_file(site: Site) -> str:
     return f"{site.etc_directory}/dkim/keys"
 
 
+def peer_mx_hosts(site: Site) -> list[str]:
+    """Return the other MX hosts of the domains this host serves.
+
+    Each host is given by the addresses that its MX entry in the site file
+    lists, or by its name when the entry lists none.
+    """
+    own = {site.host.name.lower(), *site.host.addresses}
+    peers: list[str] = []
+    for domain in site.domains:
+        for record in domain.mx:
+            if record.host.lower() in own:
+                continue
+            for entry in record.addresses or (record.host,):
+                if entry not in own and entry not in peers:
+                    peers.append(entry)
+    return peers
+
+
 def template_context(site: Site) -> dict[str, Any]:
     """Return every value the runtime configuration templates use."""
     backups: list[DomainSection] = site.domains_of_kind("backup")
@@ -85,6 +103,7 @@ def template_context(site: Site) -> dict[str, Any]:
         "virtual_domains": [d.name for d in site.domains_of_kind("virtual")],
         "backup_domains": [d.name for d in backups],
         "backup_domains_full": backups,
+        "peer_mx_hosts": peer_mx_hosts(site),
         "virtual_directory": f"{site.etc_directory}/virtual",
         "tls": _tls_context(site, tls) if tls else None,
         "tls_required_ports": [str(p) for p in site.tls.required_ports],
