@@ -120,6 +120,8 @@ def test_outbound_dkim_and_spf_pass_at_inbox(
     assert "DKIM-Signature: v=1; a=rsa-sha256;" in headers
     assert " d=alpha.test;" in headers
     assert "s=lab2026;" in headers
+    received_spf = headers.index("Received-SPF: pass (mx.inbox.test:")
+    assert received_spf < headers.index("Received: from [192.0.2.25]")
     assert evidence["dkim_pass"] is True
     assert evidence["spf_result"] == "pass"
     inbox_results = [
