@@ -230,3 +230,11 @@ class SecretFileError(EximctlError):
     def __init__(self, path: Path, message: str) -> None:
         self.path = path
         super().__init__(f"{path}: {message}")
+
+
+class TlsCheckError(EximctlError):
+    """A TLS check could not run its client on the host under test."""
+
+    def __init__(self, address: str, message: str) -> None:
+        self.address = address
+        super().__init__(f"TLS check of {address}: {message}")
