@@ -2,7 +2,7 @@
 
 DKIM signatures are verified with dkimpy and SPF is evaluated with pyspf,
 both against a name server given by address, so a check run inside the lab
-asks the lab's DNS and never the machine's own resolver. The checks must run
+queries the lab DNS and never the machine's own resolver. The checks must run
 where that name server can be reached (inside a lab namespace for the lab).
 """
 
@@ -51,7 +51,7 @@ class DeliveryEvidence:
 
 
 def resolver_for(nameserver: str) -> dns.resolver.Resolver:
-    """Return a resolver that asks only ``nameserver`` (an IP address)."""
+    """Return a resolver that queries only ``nameserver`` (an IP address)."""
     resolver = dns.resolver.Resolver(configure=False)
     resolver.nameservers = [nameserver]
     resolver.lifetime = DNS_TIMEOUT

@@ -27,7 +27,7 @@ _LINE_BREAKS = ("\n", "\r", "\0")
 def write_smarthost_password(site: Site, password: str) -> Path:
     """Write the smarthost password of ``site`` to its password file.
 
-    The file holds the password and nothing else, as root:EXIM_GROUP 0640,
+    The file contains the password and nothing else, as root:EXIM_GROUP 0640,
     and replaces an existing file atomically.
     """
     path = Path(smarthost_password_path(site))

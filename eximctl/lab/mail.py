@@ -25,7 +25,7 @@ LAB_CA_DIRECTORY = LAB_ROOT / "ca"
 _PROGRAM = "exim"
 
 # The lab's only SMTP AUTH user: mx1 logs in to the relay with it. The
-# password is a fixed, public test value; its caret, colon, dollar, space
+# password is a fixed, public test value. Its caret, colon, dollar, space
 # and backslash are each special somewhere in Exim's client_send.
 LAB_RELAY_USER = "relay@alpha.test"
 LAB_RELAY_PASSWORD = "p^ss:w$rd \\x"
