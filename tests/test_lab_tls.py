@@ -16,6 +16,10 @@ import pytest
 from lab_smtp import LAB_CA, codes, probe
 
 from eximctl.lab.control import NamespaceStatus
+from eximctl.lab.hosts import find_host
+from eximctl.lab.mail import lab_site
+from eximctl.lab.sshd import SSH_CONFIG
+from eximctl.verify import run_checks
 
 pytestmark = pytest.mark.lab
 
@@ -173,8 +177,9 @@ def test_k14_plain_rcpt_accepted_on_25() -> None:
 @pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1"])
 @pytest.mark.parametrize("port", [25, 587])
 def test_old_protocol_rejected_by_server(version: str, port: int) -> None:
-    # SECLEVEL=0 lets this client's OpenSSL 3 offer TLS 1.0 and 1.1 at all,
-    # so the failure below is the server's "protocol version" alert.
+    # Without SECLEVEL=0, Python on OpenSSL 3 has no cipher for TLS 1.0 or
+    # 1.1 and fails before it sends anything. With it, the failure below is
+    # the server's "protocol version" alert.
     start = MX1_LOG.stat().st_size
     result = probe(
         "inbox",
@@ -214,3 +219,17 @@ def test_tls12_client_accepted() -> None:
     )
     assert "error" not in result, result.get("error")
     assert result["replies"][1]["version"] == "TLSv1.2"
+
+
+@pytest.mark.parametrize("name", ["mx1", "relay"])
+def test_verify_tls_checks_over_ssh(name: str) -> None:
+    site = lab_site(find_host(name))
+    result = run_checks(site, f"ssh://{name}", "tls", SSH_CONFIG)
+    assert result.failed == 0, result.evidence
+    assert result.passed == 3
+    assert "port 25 (STARTTLS): TLSv1.3" in result.evidence
+    assert "port 465 (TLS on connect): TLSv1.3" in result.evidence
+    assert "port 587 (STARTTLS): TLSv1.3" in result.evidence
+    assert f"port 465: certificate for {site.host.name}" in result.evidence
+    assert "issued by CN=eximctl lab CA" in result.evidence
+    assert "port 587: TLSv1_1 rejected by the server" in result.evidence

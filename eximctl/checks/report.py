@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import click
@@ -9,11 +10,29 @@ import pytest
 
 
 class CheckReporter:
-    """Prints PASS or FAIL per check, with the fix sentence on failure."""
+    """Prints PASS or FAIL per check, with the fix sentence on failure.
+
+    A warning that a check raises (a certificate that expires soon) is
+    printed as WARN and kept in ``warnings``; it does not fail the check.
+    """
 
     def __init__(self) -> None:
         self.failed = 0
         self.passed = 0
+        self.warnings: list[str] = []
+
+    def pytest_warning_recorded(
+        self, warning_message: warnings.WarningMessage, when: str, nodeid: str
+    ) -> None:
+        if when != "runtest":
+            return
+        message = str(warning_message.message)
+        self.warnings.append(message)
+        name, _, host = nodeid.rpartition("::")[2].partition("[")
+        name = name.removeprefix("test_").replace("_", " ")
+        click.secho(
+            f"WARN  {host.rstrip(']') or 'local'}: {name}: {message}", fg="yellow"
+        )
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Any:
