@@ -25,8 +25,10 @@ INVALID = [
         "add it there so the daemon listens on it",
     ),
     (
-        "[daemon]\nports = [25, 465]\ntls_on_connect_ports = [465]\n"
-        "[tls]\ngenerate = false",
+        (
+            "[daemon]\nports = [25, 465]\ntls_on_connect_ports = [465]\n"
+            "[tls]\ngenerate = false"
+        ),
         "tls.certificate",
         "tls.generate = true",
     ),
@@ -46,8 +48,10 @@ INVALID = [
         "set both tls.certificate and tls.key",
     ),
     (
-        '[build]\nfeatures = ["dkim"]\n[daemon]\nports = [25, 465]\n'
-        "tls_on_connect_ports = [465]",
+        (
+            '[build]\nfeatures = ["dkim"]\n[daemon]\nports = [25, 465]\n'
+            "tls_on_connect_ports = [465]"
+        ),
         "build.features",
         '"tls" in build.features',
     ),
