@@ -73,7 +73,28 @@ def _verify_lab(selection: str) -> list[VerifyResult]:
         click.secho(f"-- lab host {host.name} ({host.fqdn})", bold=True)
         site = lab_site(host)
         results.append(run_checks(site, f"ssh://{host.name}", selection, SSH_CONFIG))
+    if not selection:
+        results.append(_verify_outbound())
     return results
+
+
+def _verify_outbound() -> VerifyResult:
+    from eximctl.lab.outbound import RECIPIENT, SENDER, check_outbound
+
+    click.secho("-- lab outbound chain: mx1 -> relay -> inbox", bold=True)
+    outbound = check_outbound()
+    name = f"{SENDER} to {RECIPIENT} via the smarthost, DKIM and SPF pass at inbox"
+    if outbound.ok:
+        click.secho(f"PASS  lab: {name}", fg="green")
+    else:
+        click.secho(
+            f"FAIL  lab: {name}: delivered={outbound.delivered} "
+            f"dkim={'pass' if outbound.dkim_pass else 'fail'} "
+            f"spf={outbound.spf_result}; see the relay's and mx1's mainlog",
+            fg="red",
+        )
+    evidence = f"== headers at inbox, judged by dkimpy and pyspf\n{outbound.report}\n"
+    return VerifyResult(int(outbound.ok), int(not outbound.ok), evidence)
 
 
 COMMANDS: list[click.Command] = [verify]

@@ -7,6 +7,7 @@ import pytest
 from eximctl.lab.control import NamespaceStatus
 from eximctl.lab.hosts import find_host, mail_hosts
 from eximctl.lab.mail import lab_site
+from eximctl.lab.outbound import check_outbound
 from eximctl.lab.sshd import SSH_CONFIG
 from eximctl.verify import run_checks
 
@@ -21,3 +22,12 @@ def test_checks_pass_over_ssh(name: str, lab_full: list[NamespaceStatus]) -> Non
     assert result.passed >= 7
     assert f"by {site.host.name} with esmtps" in result.evidence
     assert "Support for:" in result.evidence
+
+
+def test_outbound_chain_passes(lab_full: list[NamespaceStatus]) -> None:
+    result = check_outbound()
+    assert result.delivered
+    assert result.dkim_pass
+    assert result.spf_result == "pass"
+    assert "dkim=pass header.d=alpha.test" in result.report
+    assert "auth=pass (PLAIN) smtp.auth=relay@alpha.test" in result.report

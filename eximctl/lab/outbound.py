@@ -1,0 +1,112 @@
+"""The lab's outbound chain as evidence: mx1 -> relay -> inbox, judged at inbox.
+
+Used by ``eximctl verify --lab``. A message from ann@alpha.test on mx1 goes
+through the smarthost to carol@inbox.test; its DKIM signature and SPF are
+then checked with dkimpy and pyspf inside the inbox namespace, against the
+lab DNS.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from eximctl.lab.hosts import find_host
+from eximctl.lab.mail import lab_site
+from eximctl.lab_sites import LAB_NAMESERVER
+
+SENDER = "ann@alpha.test"
+RECIPIENT = "carol@inbox.test"
+
+# Runs inside the inbox namespace; argv: mbox path, token, nameserver.
+_JUDGE = r"""
+import json, sys
+from pathlib import Path
+from eximctl.mail_checks import delivery_evidence, mbox_messages
+path, token, nameserver = sys.argv[1:4]
+message = next(m for m in mbox_messages(Path(path)) if token.encode() in m)
+evidence = delivery_evidence(message, "192.0.2.25", "smtp.relay.test", nameserver)
+print(json.dumps({"report": evidence.report(), "dkim": evidence.dkim_pass,
+                  "spf": evidence.spf_result}))
+"""
+
+
+@dataclass(frozen=True)
+class OutboundResult:
+    """The verdicts on one message that crossed the lab's outbound chain."""
+
+    delivered: bool
+    dkim_pass: bool
+    spf_result: str
+    report: str
+
+    @property
+    def ok(self) -> bool:
+        return self.delivered and self.dkim_pass and self.spf_result == "pass"
+
+
+def check_outbound(timeout: float = 60) -> OutboundResult:
+    """Send one message from mx1 to inbox and judge it at inbox."""
+    token = uuid.uuid4().hex
+    mx1 = lab_site(find_host("mx1"))
+    mailbox = Path(lab_site(find_host("inbox")).delivery.mail_directory) / "carol"
+    message = (
+        f"From: {SENDER}\nTo: {RECIPIENT}\nSubject: eximctl outbound {token}\n"
+        f"Message-ID: <{token}@alpha.test>\n\nOutbound check {token}\n"
+    )
+    subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            find_host("mx1").namespace,
+            mx1.exim_binary,
+            "-C",
+            mx1.configure_file,
+            "-f",
+            SENDER,
+            RECIPIENT,
+        ],
+        input=message,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    if not _arrived(mailbox, token, timeout):
+        return OutboundResult(False, False, "none", f"message {token} not delivered")
+    judged = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            find_host("inbox").namespace,
+            sys.executable,
+            "-c",
+            _JUDGE,
+            str(mailbox),
+            token,
+            LAB_NAMESERVER[1],
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    data = json.loads(judged.stdout)
+    return OutboundResult(
+        True, bool(data["dkim"]), str(data["spf"]), str(data["report"])
+    )
+
+
+def _arrived(mailbox: Path, token: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if mailbox.exists() and token in mailbox.read_text(errors="replace"):
+            return True
+        time.sleep(0.2)
+    return False
