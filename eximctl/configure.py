@@ -7,7 +7,6 @@ import logging
 import os
 import pwd
 import signal
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,32 +85,20 @@ def prepare_host(site: Site, tls_ca: tuple[Path, Path] | None = None) -> None:
         check_readable_by_group(ensure_dkim_key(site, domain), site.build.group)
     check_secret_files(site)
     if site.smarthost is not None and site.smarthost.tls and site.tls.ca_certificate:
-        check_readable_by_exim(site.resolve(site.tls.ca_certificate), site)
+        check_ca_readable(site)
 
 
-def check_readable_by_exim(path: Path, site: Site) -> None:
-    """Raise ConfigError unless the Exim user can read the public file ``path``.
+def check_ca_readable(site: Site) -> None:
+    """Raise an error unless the Exim user can read the smarthost's CA file.
 
     The smtp transport runs as the Exim user. Exim 4.96 cannot verify the
     smarthost when it cannot stat its CA file, and the delivery process can
     crash with SIGSEGV instead of deferring.
     """
-    user = pwd.getpwnam(site.build.user)
+    path = site.resolve(site.tls.ca_certificate)
     if not path.is_file():
         raise ConfigError(f"{path}: CA certificate not found; check tls.ca_certificate")
-    for item in [path, *path.resolve().parents]:
-        info = item.stat()
-        need = stat.S_IROTH if item == path else stat.S_IXOTH
-        if info.st_mode & need:
-            continue
-        group_bit = need << 3
-        if info.st_gid == user.pw_gid and info.st_mode & group_bit:
-            continue
-        raise ConfigError(
-            f"{path}: the Exim user {site.build.user} cannot read it because "
-            f"{item} is mode {stat.S_IMODE(info.st_mode):04o}; run "
-            f"'chmod o+{'r' if item == path else 'x'} {item}'"
-        )
+    check_exim_can_read(path, site.build.user, site.build.group)
 
 
 def trust_configuration(site: Site) -> None:

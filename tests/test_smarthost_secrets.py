@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from eximctl.configure import check_readable_by_exim
-from eximctl.errors import ConfigError, KeyPermissionError, SecretFileError
+from eximctl.errors import KeyPermissionError, SecretFileError
+from eximctl.exim_access import check_exim_can_read
 from eximctl.secrets import (
     check_secret_files,
     lsearch_line,
@@ -169,10 +169,10 @@ def test_ca_in_closed_folder_rejected(open_dir: Path) -> None:
     os.chmod(ca, 0o644)
     os.chmod(closed, 0o700)
 
-    with pytest.raises(ConfigError) as raised:
-        check_readable_by_exim(ca, site)
+    with pytest.raises(KeyPermissionError) as raised:
+        check_exim_can_read(ca, site.build.user, site.build.group)
 
     assert str(closed) in str(raised.value)
-    assert "chmod o+x" in str(raised.value)
+    assert "chmod" in str(raised.value)
     os.chmod(closed, 0o755)
-    check_readable_by_exim(ca, site)
+    check_exim_can_read(ca, site.build.user, site.build.group)

@@ -1,0 +1,5 @@
+"""Run eximctl as ``python -m eximctl``."""
+
+from eximctl.cli import main
+
+main()
