@@ -36,6 +36,7 @@ from lab_mail_helpers import (
 
 from eximctl import cli_queue
 from eximctl.cli import Context
+from eximctl.errors import LabError
 from eximctl.files import render_configure
 from eximctl.lab import mail
 from eximctl.lab.control import NamespaceStatus
@@ -188,6 +189,14 @@ def test_k24_backup_queue_empty_after_run(outage: Outage) -> None:
     assert outage.queued_after_run == 0
     queued = DIRECT_COUNT + 1
     assert f"{queued} messages queued before" in outage.queue_run_output
+
+
+def test_queue_run_rejects_host_without_exim() -> None:
+    result = CliRunner().invoke(
+        cli_queue.queue, ["run", "--host", "dns"], obj=Context(None, 0, False)
+    )
+    assert isinstance(result.exception, LabError)
+    assert "lab host dns runs no Exim" in str(result.exception)
 
 
 def test_k25_backup_retry_rule_keeps_days() -> None:
