@@ -79,12 +79,22 @@ def _register_commands() -> None:
         cli_build,
         cli_configure,
         cli_lab,
+        cli_queue,
         cli_site,
         cli_verify,
         cli_zones,
     )
 
-    for module in (cli_build, cli_configure, cli_verify, cli_zones, cli_lab, cli_site):
+    modules = (
+        cli_build,
+        cli_configure,
+        cli_verify,
+        cli_zones,
+        cli_lab,
+        cli_queue,
+        cli_site,
+    )
+    for module in modules:
         for command in module.COMMANDS:
             main.add_command(command)
 

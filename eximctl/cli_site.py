@@ -1,7 +1,22 @@
-"""The 'site' command of eximctl."""
+"""The 'check-site' command: validate a site file without touching the host."""
 
 from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+from eximctl.cli import Context
+from eximctl.site_rules import site_warnings
+
+
+@click.command("check-site")
+@click.pass_obj
+def check_site(obj: Context) -> None:
+    """Validate the site file and print its warnings; change nothing."""
+    site = obj.site
+    for warning in site_warnings(site):
+        click.secho(f"warning: {warning}", fg="yellow")
+    kinds = ", ".join(f"{d.name} ({d.kind})" for d in site.domains)
+    click.echo(f"{site.path}: valid site for {site.host.name}; domains: {kinds}")
+
+
+COMMANDS: list[click.Command] = [check_site]

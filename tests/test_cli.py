@@ -57,3 +57,21 @@ def test_untrusted_fingerprint_option_rejected(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "E41F32DF" in result.output
+
+
+def test_check_site_prints_domains() -> None:
+    result = CliRunner().invoke(main, ["check-site"])
+    assert result.exit_code == 0
+    assert "valid site for mail.eximctl.test" in result.output
+    assert "eximctl.test (local)" in result.output
+
+
+def test_check_site_warns_on_tls_required_port_25(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(
+        'accounts = ["ann"]\n[host]\nname = "mail.example.test"\n'
+        '[tls]\nrequired_ports = [25]\n[[domains]]\nname = "example.test"\n'
+    )
+    result = CliRunner().invoke(main, ["--site", str(site), "check-site"])
+    assert result.exit_code == 0
+    assert "warning: tls.required_ports includes 25" in result.output
