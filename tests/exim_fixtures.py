@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from eximctl.build import build_site
-from eximctl.configure import stop_daemon
+from eximctl.configure import configure_site, stop_daemon
 from eximctl.site import Site, load_site
 from eximctl.source import obtain_source
 
@@ -96,3 +98,22 @@ def built_site(exim_root: Path, source_cache: Path) -> Iterator[Site]:
     build_site(site, verified)
     yield site
     stop_daemon(site)
+
+
+@pytest.fixture(scope="session")
+def running_site(built_site: Site) -> Site:
+    """The built site, configured, with its daemon listening on 127.0.0.1."""
+    result = configure_site(built_site)
+    assert result.daemon == "started" or result.daemon.startswith("reloaded")
+    wait_for_port("127.0.0.1", built_site.daemon.ports[0])
+    return built_site
+
+
+def wait_for_port(address: str, port: int, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex((address, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"nothing listens on {address}:{port} after {seconds} s")

@@ -7,7 +7,6 @@ import ssl
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ from eximctl.site import Site
 from eximctl.verify import run_checks
 
 pytestmark = pytest.mark.exim
-
-
-@pytest.fixture(scope="module")
-def running_site(built_site: Site) -> Iterator[Site]:
-    result = configure_site(built_site)
-    assert result.daemon in ("started",) or result.daemon.startswith("reloaded")
-    _wait_for_port(2525)
-    yield built_site
 
 
 def test_message_lands_in_mailbox(running_site: Site) -> None:
@@ -150,15 +141,3 @@ def _wait_for(mailbox: Path, token: str, seconds: float = 30) -> str:
             return text
         time.sleep(0.2)
     raise AssertionError(f"message {token} did not reach {mailbox} in {seconds} s")
-
-
-def _wait_for_port(port: int) -> None:
-    import socket
-
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")

@@ -11,7 +11,6 @@ import datetime
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from eximctl.checks.check_tls import (
 )
 from eximctl.files import render_configure
 from eximctl.key_files import PRIVATE_MODE, PUBLIC_MODE, write_file
-from eximctl.site import load_site, parse_site
+from eximctl.site import Site, load_site, parse_site
 from eximctl.verify import run_checks
 
 HOST = "mail.checks.test"
@@ -276,17 +275,11 @@ def test_checks_tls13_floor_rejects_tls12(check_root: Path) -> None:
     assert "port 2465: TLSv1_2 rejected by the server" in result["evidence"]
 
 
-def test_default_site_daemon_checks() -> None:
-    site = load_site()
-    address = site.daemon.interfaces[0]
-    assert address.startswith("127."), "the default site must listen on loopback"
-    try:
-        socket.create_connection((address, site.daemon.ports[0]), timeout=2).close()
-    except OSError:
-        pytest.skip(f"no daemon of the default site listens on {address}")
-    result = run_checks(site, "local://", "tls")
+@pytest.mark.exim
+def test_site_daemon_tls_checks(running_site: Site) -> None:
+    result = run_checks(running_site, "local://", "tls")
     assert result.failed == 0, result.evidence
     assert result.passed == 3
-    for port in site.daemon.ports:
-        assert f"port {port} (STARTTLS): TLSv1." in result.evidence
-        assert f"port {port}: certificate for {site.host.name}" in result.evidence
+    assert "port 2525 (STARTTLS): TLSv1." in result.evidence
+    assert "port 2465 (TLS on connect): TLSv1." in result.evidence
+    assert f"certificate for {running_site.host.name}" in result.evidence
