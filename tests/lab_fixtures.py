@@ -23,10 +23,10 @@ from lab_helpers import require_root, write_test_zones
 
 from eximctl.build import build_site
 from eximctl.lab import mail
+from eximctl.lab.control import NamespaceStatus, lab_down, lab_up
 from eximctl.lab.hosts import find_host
 from eximctl.lab.mail import lab_site
 from eximctl.source import obtain_source
-from eximctl.lab.control import NamespaceStatus, lab_down, lab_up
 
 
 @pytest.fixture(scope="module")

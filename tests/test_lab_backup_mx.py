@@ -38,7 +38,6 @@ from eximctl import cli_queue
 from eximctl.cli import Context
 from eximctl.errors import LabError
 from eximctl.files import render_configure
-from eximctl.lab import mail
 from eximctl.lab.control import NamespaceStatus
 from eximctl.lab.hosts import find_host
 from eximctl.lab.mail import lab_site
@@ -49,9 +48,6 @@ pytest_plugins = ["lab_fixtures"]
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.exim,
-    pytest.mark.skipif(
-        not mail.exim_available(), reason=f"{mail.EXIM} not built; run eximctl build"
-    ),
 ]
 
 MX2 = "192.0.2.12"

@@ -23,7 +23,6 @@ from lab_mail_helpers import (
     wait_until,
 )
 
-from eximctl.lab import mail
 from eximctl.lab.control import NamespaceStatus
 from eximctl.lab.hosts import find_host
 from eximctl.lab.mail import lab_site
@@ -33,9 +32,6 @@ pytest_plugins = ["lab_fixtures"]
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.exim,
-    pytest.mark.skipif(
-        not mail.exim_available(), reason=f"{mail.EXIM} not built; run eximctl build"
-    ),
 ]
 
 SENDER = "carol@inbox.test"

@@ -10,7 +10,7 @@ from lab_helpers import (
 )
 
 from eximctl import configure
-from eximctl.lab import mail, sshd
+from eximctl.lab import sshd
 from eximctl.lab.control import NamespaceStatus, lab_up
 from eximctl.lab.hosts import find_host, mail_hosts
 from eximctl.lab.mail import lab_site
@@ -20,9 +20,6 @@ pytest_plugins = ["lab_fixtures"]
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.exim,
-    pytest.mark.skipif(
-        not mail.exim_available(), reason=f"{mail.EXIM} not built; run eximctl build"
-    ),
 ]
 
 BANNER = """

@@ -32,7 +32,6 @@ from lab_outbound import (
 
 from eximctl import configure
 from eximctl.files import render_configure
-from eximctl.lab import mail
 from eximctl.lab.control import NamespaceStatus
 from eximctl.lab.mail import LAB_CA_DIRECTORY, LAB_RELAY_PASSWORD, LAB_RELAY_USER
 from eximctl.secrets import write_auth_passwords, write_smarthost_password
@@ -44,9 +43,6 @@ pytest_plugins = ["lab_fixtures"]
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.exim,
-    pytest.mark.skipif(
-        not mail.exim_available(), reason=f"{mail.EXIM} not built; run eximctl build"
-    ),
 ]
 
 RELAY_IP = "192.0.2.25"

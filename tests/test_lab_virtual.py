@@ -22,7 +22,6 @@ from lab_mail_helpers import (
     wait_until,
 )
 
-from eximctl.lab import mail
 from eximctl.lab.control import NamespaceStatus
 from eximctl.lab.hosts import find_host, mail_hosts
 from eximctl.lab.mail import lab_site
@@ -32,9 +31,6 @@ pytest_plugins = ["lab_fixtures"]
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.exim,
-    pytest.mark.skipif(
-        not mail.exim_available(), reason=f"{mail.EXIM} not built; run eximctl build"
-    ),
 ]
 
 MX1 = "192.0.2.11"
