@@ -13,10 +13,10 @@ log = logging.getLogger(__name__)
 
 def ensure_exim_user(user: str, group: str) -> None:
     """Create the Exim system group and user when they do not exist."""
-    if not _group_exists(group):
+    if not group_exists(group):
         log.info("creating system group %s", group)
         run(["groupadd", "--system", group])
-    if not _user_exists(user):
+    if not user_exists(user):
         log.info("creating system user %s", user)
         run(
             [
@@ -36,7 +36,7 @@ def ensure_exim_user(user: str, group: str) -> None:
 
 def ensure_mail_account(name: str) -> None:
     """Create a local account that receives mail but cannot log in."""
-    if _user_exists(name):
+    if user_exists(name):
         return
     log.info("creating mail account %s", name)
     run(
@@ -52,7 +52,8 @@ def ensure_mail_account(name: str) -> None:
     )
 
 
-def _user_exists(name: str) -> bool:
+def user_exists(name: str) -> bool:
+    """Return True when the system account ``name`` exists."""
     try:
         pwd.getpwnam(name)
     except KeyError:
@@ -60,9 +61,26 @@ def _user_exists(name: str) -> bool:
     return True
 
 
-def _group_exists(name: str) -> bool:
+def group_exists(name: str) -> bool:
+    """Return True when the system group ``name`` exists."""
     try:
         grp.getgrnam(name)
     except KeyError:
         return False
     return True
+
+
+def user_name(uid: int) -> str:
+    """Return the account name of ``uid``, or the number when it has none."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def group_name(gid: int) -> str:
+    """Return the group name of ``gid``, or the number when it has none."""
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)

@@ -17,6 +17,7 @@ import pwd
 import stat
 from pathlib import Path
 
+from eximctl.accounts import group_name, user_name
 from eximctl.errors import KeyFileError, KeyPermissionError
 from eximctl.site import Site
 from eximctl.tls_certs import certificate_paths
@@ -46,7 +47,7 @@ def check_exim_can_read(path: Path, user: str, group: str) -> None:
     if not _allows(info, uid, gid, _READ):
         raise KeyPermissionError(
             path,
-            _user_name(info.st_uid),
+            user_name(info.st_uid),
             group,
             f"the Exim user {user} (group {group}) cannot read this file, "
             f"because it is {_owner(info)} mode {_mode(info):04o}. Run "
@@ -62,7 +63,7 @@ def check_exim_can_search(directory: Path, path: Path, user: str, group: str) ->
         return
     raise KeyPermissionError(
         path,
-        _user_name(path.stat().st_uid) if path.exists() else "",
+        user_name(path.stat().st_uid) if path.exists() else "",
         group,
         f"the Exim user {user} (group {group}) cannot reach this file, because "
         f"the directory {directory} is {_owner(info)} mode {_mode(info):04o}. "
@@ -119,22 +120,8 @@ def _group_id(group: str) -> int | None:
 
 
 def _owner(info: os.stat_result) -> str:
-    return f"{_user_name(info.st_uid)}:{_group_name(info.st_gid)}"
+    return f"{user_name(info.st_uid)}:{group_name(info.st_gid)}"
 
 
 def _mode(info: os.stat_result) -> int:
     return stat.S_IMODE(info.st_mode)
-
-
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _group_name(gid: int) -> str:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)

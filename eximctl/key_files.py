@@ -11,11 +11,11 @@ from __future__ import annotations
 import grp
 import logging
 import os
-import pwd
 import stat
 import tempfile
 from pathlib import Path
 
+from eximctl.accounts import group_name, user_name
 from eximctl.errors import GroupNotFoundError, KeyFileError, KeyPermissionError
 
 log = logging.getLogger(__name__)
@@ -101,8 +101,8 @@ def check_readable_by_group(path: Path, group: str) -> None:
         info = path.stat()
     except FileNotFoundError:
         raise KeyFileError(path, "not found") from None
-    owner = _user_name(info.st_uid)
-    current = _group_name(info.st_gid)
+    owner = user_name(info.st_uid)
+    current = group_name(info.st_gid)
     mode = stat.S_IMODE(info.st_mode)
     if info.st_gid != gid or not mode & stat.S_IRGRP:
         raise KeyPermissionError(
@@ -126,7 +126,7 @@ def _check_traversable(
         return
     if info.st_gid == gid and mode & stat.S_IXGRP:
         return
-    current = f"{_user_name(info.st_uid)}:{_group_name(info.st_gid)}"
+    current = f"{user_name(info.st_uid)}:{group_name(info.st_gid)}"
     raise KeyPermissionError(
         path,
         owner,
@@ -135,17 +135,3 @@ def _check_traversable(
         f"group {group} cannot reach the file; run 'chmod o+x {directory}' "
         f"or 'chgrp {group} {directory}' and 'chmod g+x {directory}'",
     )
-
-
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _group_name(gid: int) -> str:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)

@@ -9,6 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from eximctl.accounts import user_exists
 from eximctl.errors import LabError
 from eximctl.lab.command import run, start_daemon
 from eximctl.lab.hosts import LAB_ROOT, NAMESERVER, find_host
@@ -80,7 +81,7 @@ def render_config(zones: list[ZoneFile]) -> str:
     return render(
         "lab/nsd.conf.j2",
         address=NAMESERVER,
-        username=_USER if _user_exists(_USER) else "",
+        username=_USER if user_exists(_USER) else "",
         zones_directory=ZONES_DIRECTORY,
         run_directory=RUN_DIRECTORY,
         log_file=LOG_FILE,
@@ -102,19 +103,11 @@ def write_config(zones: list[ZoneFile]) -> bool:
     return changed
 
 
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
 def _prepare_directories() -> None:
     """Create the folders NSD writes to, owned by the user it runs as."""
     for directory in (RUN_DIRECTORY, LOG_FILE.parent):
         directory.mkdir(parents=True, exist_ok=True)
-        if _user_exists(_USER):
+        if user_exists(_USER):
             entry = pwd.getpwnam(_USER)
             os.chown(directory, entry.pw_uid, entry.pw_gid)
 
