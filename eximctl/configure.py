@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ConfigureResult:
-    """What a configure run changed, and the daemon action taken."""
+    """The outcome of a configure run: changed files and the daemon action."""
 
     changed: list[Path] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)

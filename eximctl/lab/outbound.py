@@ -1,7 +1,7 @@
 """The lab's outbound chain as evidence: mx1 -> relay -> inbox, judged at inbox.
 
 Used by ``eximctl verify --lab``. A message from ann@alpha.test on mx1 goes
-through the smarthost to carol@inbox.test; its DKIM signature and SPF are
+through the smarthost to carol@inbox.test. Its DKIM signature and SPF are
 then checked with dkimpy and pyspf inside the inbox namespace, against the
 lab DNS.
 """
