@@ -215,6 +215,16 @@ def _new_zone(origin: str, ns_name: str) -> dns.zone.Zone:
     return zone
 
 
+def default_spf(site: Site) -> str:
+    """Return the SPF record of a domain whose site file names none.
+
+    Mail leaves through the domain's MX hosts, and through the smarthost
+    when the site has one, so exactly those may send for it.
+    """
+    relay = f" a:{site.smarthost.host}" if site.smarthost is not None else ""
+    return f"v=spf1 mx{relay} -all"
+
+
 def first_serial(today: datetime.date) -> int:
     """Return the first serial of ``today`` in the form YYYYMMDDnn."""
     return int(today.strftime("%Y%m%d")) * 100 + 1
@@ -232,8 +242,7 @@ def _add_mail_records(
     exchanges = [(mx.preference, mx.host) for mx in domain.mx]
     for preference, host in exchanges or [(10, site.host.name)]:
         _add(zone, owner, mx_rdata(preference, host))
-    if domain.spf:
-        _add(zone, owner, txt_rdata(domain.spf))
+    _add(zone, owner, txt_rdata(domain.spf or default_spf(site)))
     if domain.dmarc:
         _add(zone, _absolute(f"_dmarc.{name}"), txt_rdata(domain.dmarc))
 

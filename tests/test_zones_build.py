@@ -18,7 +18,7 @@ from eximctl.lab_sites import LAB_NAMESERVER, lab_sites
 from eximctl.site import Site, parse_site
 from eximctl.zone_checks import read_zone_file, txt_value
 from eximctl.zone_files import next_serial, write_zones, zone_serial
-from eximctl.zones import build_zones, dkim_key_files, txt_rdata
+from eximctl.zones import build_zones, default_spf, dkim_key_files, txt_rdata
 
 GOLDEN = Path(__file__).parent / "golden" / "zones"
 NS = ("ns.example.net", "192.0.2.53")
@@ -304,3 +304,17 @@ def test_golden_ed25519_value_is_raw_key() -> None:
     assert value.startswith("v=DKIM1; k=ed25519; p=")
     raw = base64.b64decode(value.split("p=")[1])
     assert len(raw) == 32
+
+
+def test_default_spf_covers_smarthost() -> None:
+    plain = parse_site(
+        'accounts = ["ann"]\n[host]\nname = "mail.example.test"\n'
+        '[[domains]]\nname = "example.test"\n'
+    )
+    relayed = parse_site(
+        'accounts = ["ann"]\n[host]\nname = "mail.example.test"\n'
+        '[smarthost]\nhost = "smtp.relay.test"\nuser = "u"\npassword_file = "pw"\n'
+        '[[domains]]\nname = "example.test"\n'
+    )
+    assert default_spf(plain) == "v=spf1 mx -all"
+    assert default_spf(relayed) == "v=spf1 mx a:smtp.relay.test -all"
