@@ -123,3 +123,10 @@ def test_build_cli_shows_signature_and_options(built_site: Site) -> None:
     )
     assert "SUPPORT_SPF" in result.stdout
     assert f"BIN_DIRECTORY         {built_site.bin_directory}" in result.stdout
+
+
+@pytest.mark.exim
+def test_install_deps_installs_missing_package() -> None:
+    # Exim 4.95 needs PCRE1, which nothing else here installs.
+    preflight("4.95", (), install=True)
+    assert missing_packages("4.95", ()) == {}

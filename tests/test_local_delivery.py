@@ -7,6 +7,7 @@ import ssl
 import subprocess
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,46 @@ def _wait_for(mailbox: Path, token: str, seconds: float = 30) -> str:
             return text
         time.sleep(0.2)
     raise AssertionError(f"message {token} did not reach {mailbox} in {seconds} s")
+
+
+def test_maildir_delivery(running_site: Site) -> None:
+    # A second configuration of the same build, delivering to Maildir;
+    # the message is submitted locally, so no daemon is needed.
+    root = Path(running_site.build.prefix).parent / "maildir-variant"
+    site = replace(
+        running_site,
+        build=replace(
+            running_site.build,
+            config_directory=str(root / "etc"),
+            spool_directory=str(root / "spool"),
+            log_directory=str(root / "log"),
+        ),
+        delivery=replace(
+            running_site.delivery, mailbox="maildir", mail_directory=str(root / "mail")
+        ),
+    )
+    configure_site(site, start_daemon=False)
+    token = uuid.uuid4().hex
+
+    result = subprocess.run(
+        [
+            site.exim_binary,
+            "-C",
+            site.configure_file,
+            "-odi",
+            "-f",
+            "sender@example.test",
+            "mailtest@e2e.test",
+        ],
+        input=_message(token),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    new = root / "mail" / "mailtest" / "Maildir" / "new"
+    messages = [p.read_text() for p in new.iterdir()]
+    assert len(messages) == 1
+    assert f"Subject: e2e {token}" in messages[0]
+    assert (new.stat().st_mode & 0o777) == 0o700
