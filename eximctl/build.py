@@ -90,7 +90,13 @@ def _is_installed(package: str, admindir: Path | None) -> bool:
         text=True,
         check=False,
     )
-    return result.returncode == 0 and result.stdout.endswith("installed")
+    # dpkg reports "unknown ok not-installed" for a removed package, so the
+    # whole status is compared.
+    return result.returncode == 0 and result.stdout.split() == [
+        "install",
+        "ok",
+        "installed",
+    ]
 
 
 def preflight(

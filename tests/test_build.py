@@ -127,6 +127,11 @@ def test_build_cli_shows_signature_and_options(built_site: Site) -> None:
 
 @pytest.mark.exim
 def test_install_deps_installs_missing_package() -> None:
-    # Exim 4.95 needs PCRE1, which nothing else here installs.
+    # Exim 4.95 needs PCRE1, which nothing else here uses; it is removed
+    # first so the preflight really has to install it.
+    subprocess.run(["apt-get", "remove", "-y", "-q", "libpcre3-dev"], check=True)
+    assert "libpcre3-dev" in missing_packages("4.95", ())
+
     preflight("4.95", (), install=True)
+
     assert missing_packages("4.95", ()) == {}
