@@ -185,3 +185,19 @@ def test_maildir_delivery(running_site: Site) -> None:
     assert len(messages) == 1
     assert f"Subject: e2e {token}" in messages[0]
     assert (new.stat().st_mode & 0o777) == 0o700
+
+
+def test_dry_run_shows_diff_and_changes_nothing(running_site: Site) -> None:
+    configure = Path(running_site.configure_file)
+    before = configure.read_text()
+    changed = replace(
+        running_site,
+        daemon=replace(running_site.daemon, received_headers_max=12),
+    )
+
+    result = configure_site(changed, dry_run=True)
+
+    assert len(result.diffs) == 1
+    assert "-received_headers_max = 30\n" in result.diffs[0]
+    assert "+received_headers_max = 12\n" in result.diffs[0]
+    assert configure.read_text() == before
