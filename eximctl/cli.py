@@ -53,7 +53,7 @@ class EximctlGroup(click.Group):
 @click.option(
     "--site",
     "site_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Site file (TOML). Default: the bundled single-host site.",
 )
 @click.option(

@@ -9,9 +9,10 @@ import click
 
 from eximctl.build import build_site, makefile_options, render_makefile
 from eximctl.cli import Context
+from eximctl.errors import EximctlError
 from eximctl.features import parse_bv
 from eximctl.site import Site, SourceKind
-from eximctl.source import obtain_source
+from eximctl.source import normalize_fingerprint, obtain_source
 
 
 @click.command()
@@ -46,6 +47,7 @@ from eximctl.source import obtain_source
     multiple=True,
     metavar="FPR",
     help="Also trust this full 40-hex primary key fingerprint. Repeatable.",
+    callback=lambda ctx, param, values: _check_fingerprints(values),
 )
 @click.option(
     "--install-deps", is_flag=True, help="Install missing Debian build packages."
@@ -70,9 +72,18 @@ def build(
     jobs: int,
 ) -> None:
     """Build and install Exim from its signature-verified source."""
+    chosen = [
+        name for name, given in _source_options(mirror, tarball, from_debian) if given
+    ]
+    if len(chosen) > 1:
+        raise click.UsageError(f"choose one source: {' and '.join(chosen)} conflict")
+    if signature is not None and tarball is None:
+        raise click.UsageError("--signature needs --tarball")
     site = obj.site
     if from_debian:
         site = _with_source_kind(site, "debian")
+    if mirror:
+        site = replace(site, source=replace(site.source, kind="mirror", url=mirror))
     verified = obtain_source(
         site,
         extra_fingerprints=fingerprints,
@@ -103,6 +114,23 @@ def build(
     else:
         click.echo(f"built and installed {result.binary} (log: {result.log_file})")
     _print_bv(result.bv_output)
+
+
+def _source_options(
+    mirror: str | None, tarball: Path | None, from_debian: bool
+) -> list[tuple[str, bool]]:
+    return [
+        ("--mirror", bool(mirror)),
+        ("--tarball", tarball is not None),
+        ("--from-debian", from_debian),
+    ]
+
+
+def _check_fingerprints(values: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return tuple(normalize_fingerprint(value) for value in values)
+    except EximctlError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 def _with_source_kind(site: Site, kind: SourceKind) -> Site:

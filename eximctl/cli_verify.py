@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from eximctl.cli import Context
+from eximctl.errors import LabError
 from eximctl.verify import VerifyResult, run_checks
 
 
@@ -64,10 +65,18 @@ def verify(
 
 def _verify_lab(selection: str) -> list[VerifyResult]:
     # Imported here: the lab modules need root-only tools only when used.
+    from eximctl.lab.control import lab_status
     from eximctl.lab.hosts import mail_hosts
     from eximctl.lab.mail import lab_site
     from eximctl.lab.sshd import SSH_CONFIG
 
+    running = {status.namespace for status in lab_status() if "sshd" in status.programs}
+    missing = [h.name for h in mail_hosts() if h.namespace not in running]
+    if missing:
+        raise LabError(
+            f"the lab is not running (no sshd in {', '.join(missing)}); "
+            "run 'eximctl lab up' first"
+        )
     results = []
     for host in mail_hosts():
         click.secho(f"-- lab host {host.name} ({host.fqdn})", bold=True)

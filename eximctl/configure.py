@@ -50,13 +50,13 @@ def configure_site(
     _require_binary(site)
     files = rendered_files(site)
     result = ConfigureResult()
+    # First, so an unreadable TLS file stops the run (a dry run too) before
+    # any account, directory or file is created.
+    check_tls_access(site)
     if dry_run:
         result.diffs = [d for d in (diff(f) for f in files) if d]
         return result
 
-    # First, so an unreadable TLS file stops the run before any account,
-    # directory or file is created.
-    check_tls_access(site)
     configure = files[0]
     validate_configure(site.exim_binary, configure.content, configure.path.parent)
     prepare_host(site, tls_ca)

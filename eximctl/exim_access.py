@@ -84,7 +84,9 @@ def check_tls_access(site: Site) -> None:
         return
     user, group = site.build.user, site.build.group
     if site.tls.certificate:
-        for path in certificate_paths(site):
+        for key, path in zip(("tls.certificate", "tls.key"), certificate_paths(site)):
+            if not path.exists():
+                raise KeyFileError(path, f"not found; fix {key} in the site file")
             check_exim_can_read(path, user, group)
         return
     if not site.tls.generate:

@@ -55,8 +55,33 @@ def test_untrusted_fingerprint_option_rejected(tmp_path: Path) -> None:
         main,
         ["build", "--tarball", str(tarball), "--trust-fingerprint", "E41F32DF"],
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "E41F32DF" in result.output
+    assert "full 40-hex-digit fingerprint" in result.output
+
+
+def test_conflicting_sources_are_usage_error() -> None:
+    result = CliRunner().invoke(
+        main, ["build", "--mirror", "http://127.0.0.1:1/", "--from-debian"]
+    )
+    assert result.exit_code == 2
+    assert "--mirror and --from-debian conflict" in result.output
+
+
+def test_mirror_replaces_debian_source() -> None:
+    # Nothing listens on 127.0.0.1 port 1, so the download must fail there,
+    # proving the mirror was used instead of the site's Debian source.
+    result = CliRunner().invoke(main, ["build", "--mirror", "http://127.0.0.1:1/"])
+    assert result.exit_code == 1
+    assert "127.0.0.1:1" in result.output
+
+
+def test_missing_site_file_is_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["--site", str(tmp_path / "none.toml"), "check-site"]
+    )
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
 
 
 def test_check_site_prints_domains() -> None:
@@ -75,3 +100,15 @@ def test_check_site_warns_on_tls_required_port_25(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--site", str(site), "check-site"])
     assert result.exit_code == 0
     assert "warning: tls.required_ports includes 25" in result.output
+
+
+def test_check_site_missing_certificate(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(
+        'accounts = ["ann"]\n[host]\nname = "mail.example.test"\n'
+        f'[tls]\ncertificate = "{tmp_path}/none.crt"\nkey = "{tmp_path}/none.key"\n'
+        '[[domains]]\nname = "example.test"\n'
+    )
+    result = CliRunner().invoke(main, ["--site", str(site), "check-site"])
+    assert result.exit_code == 1
+    assert f"{tmp_path}/none.crt: not found; fix tls.certificate" in result.output

@@ -115,7 +115,7 @@ def test_verify_checks_pass(running_site: Site) -> None:
     result = run_checks(running_site)
     assert result.failed == 0
     assert result.passed >= 7
-    assert "Return-path: <verify@eximctl.test>" in result.evidence
+    assert "Return-path: <verify@e2e.test>" in result.evidence
     assert "Support for:" in result.evidence
 
 

@@ -62,4 +62,7 @@ def _last_line(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is None:
         return str(report.longrepr).strip().splitlines()[-1] if report.longrepr else ""
-    return str(crash.message).splitlines()[0]
+    # A message may carry a command's whole stderr; its last line names the
+    # error (for example "ConnectionRefusedError: [Errno 111] ...").
+    lines = [line.strip() for line in str(crash.message).splitlines() if line.strip()]
+    return lines[-1] if lines else ""

@@ -59,47 +59,40 @@ def check_outbound(timeout: float = 60) -> OutboundResult:
         f"From: {SENDER}\nTo: {RECIPIENT}\nSubject: eximctl outbound {token}\n"
         f"Message-ID: <{token}@alpha.test>\n\nOutbound check {token}\n"
     )
-    subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            find_host("mx1").namespace,
-            mx1.exim_binary,
-            "-C",
-            mx1.configure_file,
-            "-f",
-            SENDER,
-            RECIPIENT,
-        ],
-        input=message,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    submit = [mx1.exim_binary, "-C", mx1.configure_file, "-f", SENDER, RECIPIENT]
+    submitted = _in_namespace("mx1", submit, message)
+    if submitted.returncode != 0:
+        return OutboundResult(
+            False,
+            False,
+            "none",
+            f"submission on mx1 failed: {submitted.stderr.strip()}",
+        )
     if not _arrived(mailbox, token, timeout):
         return OutboundResult(False, False, "none", f"message {token} not delivered")
-    judged = subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            find_host("inbox").namespace,
-            sys.executable,
-            "-c",
-            _JUDGE,
-            str(mailbox),
-            token,
-            LAB_NAMESERVER[1],
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    judge = [sys.executable, "-c", _JUDGE, str(mailbox), token, LAB_NAMESERVER[1]]
+    judged = _in_namespace("inbox", judge)
+    if judged.returncode != 0:
+        return OutboundResult(
+            True, False, "none", f"checks at inbox failed: {judged.stderr.strip()}"
+        )
     data = json.loads(judged.stdout)
     return OutboundResult(
         True, bool(data["dkim"]), str(data["spf"]), str(data["report"])
+    )
+
+
+def _in_namespace(
+    host: str, command: list[str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    namespace = find_host(host).namespace
+    return subprocess.run(
+        ["ip", "netns", "exec", namespace, *command],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
 
 
