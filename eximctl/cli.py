@@ -70,6 +70,10 @@ def main(ctx: click.Context, site_path: Path | None, verbose: int, debug: bool) 
     if verbose > 1 or debug:
         level = logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # python-gnupg warns about every non-zero gpg exit; eximctl reports the
+    # signature failure itself, in one line.
+    if level > logging.DEBUG:
+        logging.getLogger("gnupg").setLevel(logging.ERROR)
     ctx.obj = Context(site_path, verbose, debug)
 
 

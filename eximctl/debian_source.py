@@ -328,7 +328,9 @@ def download(
         result = run(command, dest)
         if result.returncode != 0:
             reason = _last_error(result.stdout)
-            log.warning("apt-get source %s=%s failed: %s", PACKAGE, version, reason)
+            # Often an older version succeeds next, so this is not yet a
+            # problem for the user; the final error lists every failure.
+            log.info("apt-get source %s=%s failed: %s", PACKAGE, version, reason)
             failures.append(f"{version}: {reason}")
             continue
         try:

@@ -26,7 +26,9 @@ class DownloadError(EximctlError):
 
     def __init__(self, url: str, message: str) -> None:
         self.url = url
-        super().__init__(f"download of {url} failed: {message}")
+        # Local files pass the same checks as downloads, so say which it was.
+        what = "download of" if "://" in url or url.startswith("apt-get") else "file"
+        super().__init__(f"{what} {url} failed: {message}")
 
 
 class VersionNotAvailableError(EximctlError):

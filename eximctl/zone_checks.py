@@ -52,8 +52,11 @@ def check_zone_files(
     zones: dict[str, dns.zone.Zone] = {}
     paths = sorted(directory.glob("*.zone"))
     if not paths:
-        message = "contains no zone files; run 'eximctl zones' to write them"
-        return [ZoneError(str(directory), message)]
+        message = (
+            "contains no zone files; run 'eximctl zones' to write them, or "
+            "give their folder with --directory"
+        )
+        return [ZoneError(str(directory.resolve()), message)]
     for path in paths:
         try:
             zones[path.name.removesuffix(".zone")] = read_zone_file(path)

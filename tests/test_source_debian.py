@@ -226,7 +226,7 @@ def test_failed_newest_version_falls_back_to_the_next(
     apt_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     apt = FakeApt()
-    with caplog.at_level(logging.WARNING, logger="eximctl.debian_source"):
+    with caplog.at_level(logging.INFO, logger="eximctl.debian_source"):
         package = debian_source.download(tmp_path / "cache", apt_dir=apt_dir, run=apt)
     tries = [c[3] for c in apt.commands if c[:2] == ["apt-get", "source"]]
     assert tries == ["exim4=4.96-15+deb12u11", "exim4=4.96-15+deb12u10"]
