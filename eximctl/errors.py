@@ -16,9 +16,12 @@ class EximctlError(Exception):
 class SiteError(EximctlError):
     """The site file is invalid."""
 
-    def __init__(self, key: str, message: str) -> None:
+    def __init__(self, key: str, message: str, path: str = "") -> None:
         self.key = key
-        super().__init__(f"site file: {key}: {message}")
+        self.message = message
+        self.path = path
+        where = f"site file {path}" if path else "site file"
+        super().__init__(f"{where}: {key}: {message}")
 
 
 class DownloadError(EximctlError):

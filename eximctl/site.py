@@ -261,13 +261,17 @@ def parse_site(text: str, path: Path = Path("<embedded>")) -> Site:
             k: [v] if isinstance(v, str) else v for k, v in aliases.items()
         }
 
-    raw = load_table(SiteFile, data, "")
-    site = Site(**{f: getattr(raw, f) for f in raw.__dataclass_fields__}, path=path)
-
     # Imported here because the rule modules import Site for their signatures.
     from eximctl.site_rules import check_site
 
-    check_site(site)
+    try:
+        raw = load_table(SiteFile, data, "")
+        site = Site(**{f: getattr(raw, f) for f in raw.__dataclass_fields__}, path=path)
+        check_site(site)
+    except SiteError as exc:
+        if exc.path or path.name == "<embedded>":
+            raise
+        raise SiteError(exc.key, exc.message, str(path)) from None
     return site
 
 

@@ -35,7 +35,7 @@ def test_bad_site_file_exits_1_with_key(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(main, ["--site", str(site), "configure", "--dry-run"])
     assert result.exit_code == 1
-    assert "error: site file: host.port: unknown key" in result.output
+    assert f"error: site file {site}: host.port: unknown key" in result.output
     assert "Traceback" not in result.output
 
 
