@@ -30,7 +30,7 @@ STAMP_NAME = ".eximctl-build-stamp"
 
 @dataclass(frozen=True)
 class BuildResult:
-    """What a build produced, or why it was skipped."""
+    """The outcome of a build: the binary, its version and whether it was skipped."""
 
     binary: Path
     version: str
@@ -48,8 +48,8 @@ def render_makefile(site: Site, version: str) -> str:
         configure_file=f"{site.build.prefix}/etc/configure",
         user=site.build.user,
         group=site.build.group,
-        # Compile-time paths come from the prefix alone, so that every site
-        # sharing a prefix shares one build; a site's own spool and log
+        # Compile-time paths come from the prefix alone, so every site with
+        # the same prefix shares one build. A site's own spool and log
         # folders are set in its runtime configuration.
         spool_directory=f"{site.build.prefix}/spool",
         log_directory=f"{site.build.prefix}/log",

@@ -29,7 +29,7 @@ class DownloadError(EximctlError):
 
     def __init__(self, url: str, message: str) -> None:
         self.url = url
-        # Local files pass the same checks as downloads, so say which it was.
+        # Local files pass the same checks as downloads; the message names which.
         what = "download of" if "://" in url or url.startswith("apt-get") else "file"
         super().__init__(f"{what} {url} failed: {message}")
 

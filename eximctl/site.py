@@ -39,7 +39,7 @@ class HostSection:
 
 @dataclass(frozen=True)
 class SourceSection:
-    """Where the Exim source comes from and which version to build."""
+    """The Exim source: its kind, location and pinned version."""
 
     kind: SourceKind = "upstream"
     url: str = UPSTREAM_URL
@@ -66,7 +66,7 @@ class BuildSection:
 
 @dataclass(frozen=True)
 class DaemonSection:
-    """What the daemon listens on and whom it relays for."""
+    """The daemon's ports and interfaces, and the hosts it relays for."""
 
     ports: tuple[int, ...] = (25, 587)
     tls_on_connect_ports: tuple[int, ...] = ()
@@ -77,7 +77,7 @@ class DaemonSection:
 
 @dataclass(frozen=True)
 class DeliverySection:
-    """How local accounts receive mail."""
+    """The mailbox format and folder of local accounts."""
 
     mailbox: Literal["mbox", "maildir"] = "mbox"
     mail_directory: str = "/var/mail"

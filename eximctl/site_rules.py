@@ -281,7 +281,8 @@ def _check_smarthost(site: Site) -> None:
         raise SiteError("smarthost.tls", 'needs "tls" in build.features')
     if not smarthost.password_file:
         raise SiteError(
-            "smarthost.password_file", "name the file that holds the password"
+            "smarthost.password_file",
+            "missing; name the file that contains the password",
         )
     if not smarthost.user or smarthost.user.startswith("^"):
         # Exim's PLAIN client cannot send a "^" right after a NUL separator.
