@@ -112,6 +112,8 @@ def template_context(site: Site) -> dict[str, Any]:
         "dkim": _dkim_context(site),
         "spf_check": "spf" in site.build.features and site.spf.check,
         "dkim_verify": "dkim" in site.build.features,
+        "dane": site.tls.dane,
+        "dane_built": "dane" in site.build.features,
     }
 
 

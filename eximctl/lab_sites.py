@@ -18,6 +18,12 @@ def lab_site_paths() -> list[Path]:
     return sorted(directory.glob("*.toml"))
 
 
+def is_bundled_lab_site(site: Site) -> bool:
+    """Return True when ``site`` was loaded from a bundled lab site file."""
+    directory = Path(str(resources.files("eximctl") / "sites" / "lab"))
+    return site.path.resolve().parent == directory.resolve()
+
+
 def lab_sites() -> list[Site]:
     """Load and validate every bundled lab site."""
     return [load_site(path) for path in lab_site_paths()]

@@ -57,7 +57,7 @@ class BuildSection:
     prefix: str = "/opt/eximctl"
     user: str = "exim"
     group: str = "exim"
-    features: tuple[Feature, ...] = ("tls", "dkim", "spf", "maildir")
+    features: tuple[Feature, ...] = ("tls", "dkim", "spf", "dane", "maildir")
     jobs: int = 0
     spool_directory: str = ""
     log_directory: str = ""
@@ -112,7 +112,14 @@ class DomainSection:
 
 @dataclass(frozen=True)
 class TlsSection:
-    """Server certificate, protocol floor and where TLS is required."""
+    """Server certificate, protocol floor, where TLS is required, and DANE.
+
+    ``dane`` verifies outbound TLS to MX hosts by their TLSA records (RFC
+    7672) and publishes a TLSA record for this host. ``dns_trust_aa`` lists
+    domain patterns whose authoritative answers Exim takes as
+    DNSSEC-validated: only for a lab or a private zone whose authoritative
+    server is the resolver that this host queries directly.
+    """
 
     certificate: str = ""
     key: str = ""
@@ -121,6 +128,8 @@ class TlsSection:
     min_version: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
     ciphers: str = ""
     required_ports: tuple[int, ...] = ()
+    dane: bool = False
+    dns_trust_aa: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from eximctl.errors import SiteError
 from eximctl.site import (
@@ -19,6 +20,12 @@ log = logging.getLogger(__name__)
 # RFC 5321 section 4.5.1 requires postmaster; RFC 2142 adds abuse.
 REQUIRED_ALIASES = ("postmaster", "abuse")
 
+# A domain pattern of tls.dns_trust_aa: a domain, or "*." and a domain for
+# every name below it. Exim list syntax ("!", ":", "^", "+") is not accepted.
+_DOMAIN_PATTERN = re.compile(
+    r"^(\*\.)?((?!-)[A-Za-z0-9-]{1,63}(?<!-)\.)*(?!-)[A-Za-z0-9-]{1,63}(?<!-)\.?$"
+)
+
 
 def check_site(site: Site) -> None:
     """Raise SiteError on the first rule that ``site`` breaks."""
@@ -31,6 +38,7 @@ def check_site(site: Site) -> None:
     _check_domains(site)
     check_aliases(site.aliases, site.accounts)
     _check_smarthost(site)
+    _check_dane(site)
 
 
 def site_warnings(site: Site) -> list[str]:
@@ -41,6 +49,12 @@ def site_warnings(site: Site) -> list[str]:
             "tls.required_ports includes 25: a public MX that requires TLS "
             "rejects mail from senders without TLS (RFC 3207 section 4); "
             "require TLS on 587 and 465 only unless every sender is known"
+        )
+    if site.tls.dns_trust_aa:
+        warnings.append(
+            "tls.dns_trust_aa makes Exim take unsigned but authoritative DNS "
+            "answers for those domains as DNSSEC-validated; keep it only when "
+            "the resolver in /etc/resolv.conf is their authoritative server"
         )
     return warnings
 
@@ -291,3 +305,26 @@ def _check_smarthost(site: Site) -> None:
             f"invalid user {smarthost.user!r}; give the login name that the "
             "smarthost expects, not empty and not starting with '^'",
         )
+
+
+def _check_dane(site: Site) -> None:
+    if site.tls.dane and "dane" not in site.build.features:
+        raise SiteError(
+            "tls.dane",
+            'DANE needs an Exim built with it; add "dane" to build.features '
+            "or set tls.dane = false",
+        )
+    if site.tls.dane and "tls" not in site.build.features:
+        raise SiteError("tls.dane", 'DANE needs "tls" in build.features')
+    if site.tls.dns_trust_aa and not site.tls.dane:
+        raise SiteError(
+            "tls.dns_trust_aa",
+            "has an effect only on DANE; set tls.dane = true or remove it",
+        )
+    for i, pattern in enumerate(site.tls.dns_trust_aa):
+        if not _DOMAIN_PATTERN.match(pattern) or len(pattern) > 253:
+            raise SiteError(
+                f"tls.dns_trust_aa[{i}]",
+                f"invalid domain pattern {pattern!r}; use a domain such as "
+                "'lab.example' or '*.lab.example' for every name below it",
+            )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from eximctl.errors import KeyFileError, SiteError
 from eximctl.key_files import PRIVATE_MODE, PUBLIC_MODE, write_file
+from eximctl.lab_sites import is_bundled_lab_site
 from eximctl.site import Site
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,10 @@ def ensure_certificate(
     A certificate is kept when it names site.host.name, expires more than 30
     days from now, matches its key and, with ``ca`` (certificate, key), was
     issued by that CA. Otherwise a new one is written: signed by ``ca``, or
-    self-signed without it. Returns the (certificate, key) paths.
+    self-signed without it. A new certificate keeps the existing key, so a
+    TLSA record of the public key stays valid. A bundled lab site always
+    gets its packaged key (see bundled_lab_tls_key). Returns the
+    (certificate, key) paths.
     """
     cert_path, key_path = certificate_paths(site)
     if site.tls.certificate:
@@ -70,11 +75,35 @@ def ensure_certificate(
             "tls.generate = true",
         )
     ca_cert = _load_certificate(ca[0]) if ca else None
-    if _is_usable(cert_path, key_path, site.host.name, ca_cert):
+    lab_key = bundled_lab_tls_key(site)
+    key = load_tls_key(lab_key) if lab_key else _existing_key(key_path)
+    usable = _is_usable(cert_path, key_path, site.host.name, ca_cert)
+    if usable and _holds_key(key_path, key):
         log.info("kept the valid certificate %s", cert_path)
         return cert_path, key_path
-    issue_certificate(site.host.name, cert_path, key_path, site.build.group, ca=ca)
+    issue_certificate(
+        site.host.name, cert_path, key_path, site.build.group, ca=ca, key=key
+    )
     return cert_path, key_path
+
+
+def bundled_lab_tls_key(site: Site) -> Path | None:
+    """Return the packaged test-only TLS key of a bundled lab site, if any.
+
+    The committed lab zones publish TLSA records of these keys, and CI must
+    rebuild those zones byte for byte where no lab certificate exists yet.
+    They are public and must never serve real mail.
+    """
+    if not is_bundled_lab_site(site):
+        return None
+    name = f"{site.host.name.lower().rstrip('.')}.tls.pem"
+    key = Path(str(resources.files("eximctl") / "lab_keys" / name))
+    return key if key.is_file() else None
+
+
+def load_tls_key(path: Path) -> CertificateKey:
+    """Load an unencrypted RSA or ECDSA private key from a PEM file."""
+    return _load_key(path)
 
 
 def create_ca(directory: Path, group: str = "root") -> tuple[Path, Path]:
@@ -110,14 +139,16 @@ def issue_certificate(
     *,
     ca: tuple[Path, Path] | None = None,
     key_type: KeyType = "rsa",
+    key: CertificateKey | None = None,
 ) -> None:
     """Write a server certificate for ``host_name`` and its key.
 
-    The certificate is signed by ``ca`` (certificate, key) or, without it,
+    The certificate is for ``key``, or for a new key of ``key_type`` without
+    it. It is signed by ``ca`` (certificate, key) or, without it,
     self-signed. The key is written root:``group`` 0640 and the certificate
     0644, both replacing existing files.
     """
-    key = _new_key(key_type)
+    key = key or _new_key(key_type)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host_name)])
     issuer, signing_key = subject, key
     if ca is not None:
@@ -228,6 +259,20 @@ def _is_usable(
     return ca is None or _issued_by(certificate, ca)
 
 
+def _holds_key(path: Path, key: CertificateKey | None) -> bool:
+    return key is None or _load_key(path).public_key() == key.public_key()
+
+
+def _existing_key(path: Path) -> CertificateKey | None:
+    if not path.is_file():
+        return None
+    try:
+        return _load_key(path)
+    except KeyFileError as exc:
+        log.warning("writing a new key: %s", exc)
+        return None
+
+
 def _is_usable_ca(cert_path: Path, key_path: Path) -> bool:
     if not cert_path.is_file() or not key_path.is_file():
         return False
@@ -277,6 +322,8 @@ def _load_key(path: Path) -> CertificateKey:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except FileNotFoundError:
         raise KeyFileError(path, "key not found") from None
+    except PermissionError:
+        raise KeyFileError(path, "key not readable; run eximctl as root") from None
     except (ValueError, TypeError) as exc:
         raise KeyFileError(path, f"not an unencrypted PEM key ({exc})") from None
     if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):

@@ -1,4 +1,4 @@
-"""Checks of built or written zones: apex records, MX targets, mail TXT records.
+"""Checks of built or written zones: apex, MX targets, mail TXT and TLSA records.
 
 Each check returns ZoneError objects, one per problem, naming the record and
 the fix. write_zones raises the first of them; `eximctl zones --check` prints
@@ -18,6 +18,7 @@ import dns.rdataset
 import dns.rdatatype
 import dns.zone
 
+from eximctl.dane import tlsa_problem
 from eximctl.dkim_keys import dkim_txt_value
 from eximctl.errors import EximctlError, ZoneError
 from eximctl.zone_records import (
@@ -94,6 +95,8 @@ def check_zone(
             problems += _check_targets(zone, name, rdataset, others)
         elif rdataset.rdtype == dns.rdatatype.TXT:
             problems += _check_txt(name, rdataset, others, dkim_keys or {})
+        elif rdataset.rdtype == dns.rdatatype.TLSA:
+            problems += _check_tlsa(name, rdataset)
     return problems
 
 
@@ -228,6 +231,17 @@ def _dkim_key_problem(value: str, key_path: Path) -> str | None:
             "every signature fails; run 'eximctl zones' to publish the key"
         )
     return None
+
+
+def _check_tlsa(
+    name: dns.name.Name, rdataset: dns.rdataset.Rdataset
+) -> list[ZoneError]:
+    problems = []
+    for rdata in rdataset:
+        problem = tlsa_problem(name, rdata)
+        if problem:
+            problems.append(ZoneError(f"{name} TLSA {rdata.to_text()}", problem))
+    return problems
 
 
 def txt_value(rdata: dns.rdata.Rdata) -> str:

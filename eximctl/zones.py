@@ -6,7 +6,8 @@ delegated from an enclosing zone when there is one, and zone = 'parent' puts
 its records into the enclosing zone. Backup MX hosts appear through the MX
 list of the primary's domain. Host names that no such zone covers (the
 smarthost, the name server) get a zone for their parent domain, so that every
-MX and NS target resolves inside the generated zones.
+MX and NS target resolves inside the generated zones. The host of a site with
+tls.dane gets a TLSA record of its TLS key (see dane).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import dns.rdtypes.ANY.SOA
 import dns.rdtypes.ANY.TXT
 import dns.zone
 
+from eximctl.dane import tlsa_key_files, tlsa_rdata
 from eximctl.dkim_keys import (
     dkim_domains,
     dkim_key_for_record,
@@ -74,8 +76,10 @@ def build_zones(
 
     ``nameserver`` is the (host name, address) of the authoritative server.
     DKIM keys that are missing are created (see ensure_dkim_key), under
-    ``key_root`` when it is given. Returns zones keyed by domain, without the
-    trailing dot. The SOA serial is today's first; write_zones sets the final.
+    ``key_root`` when it is given. Sites with tls.dane get a TLSA record of
+    their TLS key, which must exist (see dane.tlsa_key_path). Returns zones
+    keyed by domain, without the trailing dot. The SOA serial is today's
+    first; write_zones sets the final.
     """
     _check_nameserver(nameserver)
     for site in sites:
@@ -94,6 +98,8 @@ def build_zones(
     for site in sites:
         for record_name, key_path in dkim_key_files([site], key_root).items():
             _add_dkim(zones, record_name, key_path)
+    for record_name, key_path in tlsa_key_files(sites, key_root).items():
+        _add_record(zones, record_name, tlsa_rdata(key_path))
     return zones
 
 
@@ -297,13 +303,19 @@ def dkim_key_files(
 
 
 def _add_dkim(zones: dict[str, dns.zone.Zone], record_name: str, key: Path) -> None:
+    _add_record(zones, record_name, txt_rdata(dkim_txt_value(key)))
+
+
+def _add_record(
+    zones: dict[str, dns.zone.Zone], record_name: str, rdata: dns.rdata.Rdata
+) -> None:
     zone = _zone_for(zones, record_name)
     if zone is None:
         log.warning(
             "no generated zone contains %s; publish that record yourself", record_name
         )
         return
-    _add(zone, _absolute(record_name), txt_rdata(dkim_txt_value(key)))
+    _add(zone, _absolute(record_name), rdata)
 
 
 def txt_rdata(value: str) -> dns.rdtypes.ANY.TXT.TXT:

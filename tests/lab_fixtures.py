@@ -6,7 +6,8 @@ helper functions are in lab_helpers.
 ``lab_no_mail`` brings the lab up with DNS and sshd only, serving the zones
 of ``lab_zones``, and tears it down after the module's tests.
 ``lab_with_mail`` does the same with an Exim daemon on every mail host,
-building Exim from Debian's signed source first when it is not installed.
+building Exim from Debian's signed source first when it is not installed
+or lacks a feature of the lab sites.
 ``lab_full`` runs the whole lab on the zones generated from the bundled lab
 sites, as ``eximctl lab up`` does. Every lab fixture first runs
 ``lab_down``, so a lab left behind by an interrupted run does not leak into
@@ -21,7 +22,8 @@ from pathlib import Path
 import pytest
 from lab_helpers import require_root, write_test_zones
 
-from eximctl.build import build_site
+from eximctl.build import build_site, exim_bv
+from eximctl.features import missing_features
 from eximctl.lab import mail
 from eximctl.lab.control import NamespaceStatus, lab_down, lab_up
 from eximctl.lab.hosts import find_host
@@ -46,10 +48,16 @@ def lab_no_mail(lab_zones: Path) -> Iterator[list[NamespaceStatus]]:
 
 
 def ensure_lab_exim() -> None:
-    """Build and install the lab's Exim when it is missing."""
-    if mail.exim_available():
-        return
+    """Build and install the lab's Exim when it is missing or lacks a feature.
+
+    An Exim built before a feature joined the lab sites' build.features is
+    rebuilt, so a lab test never runs on a binary without it.
+    """
     site = lab_site(find_host("mx1"))
+    if mail.exim_available() and not missing_features(
+        exim_bv(site), site.build.features
+    ):
+        return
     build_site(site, obtain_source(site))
 
 

@@ -115,6 +115,18 @@ def test_other_host_certificate_replaced(tmp_path: Path) -> None:
     assert certificate_host_names(load(cert_path)) == [HOST]
 
 
+def test_replaced_certificate_keeps_key(tmp_path: Path) -> None:
+    # A TLSA record of the public key (selector 1) must survive a renewal.
+    cert_path, key_path = certificate_paths(make_site(tmp_path))
+    issue_certificate("old.example.org", cert_path, key_path, GROUP)
+    old_key = key_path.read_bytes()
+    old_public = load(cert_path).public_key()
+    ensure_certificate(make_site(tmp_path))
+    assert certificate_host_names(load(cert_path)) == [HOST]
+    assert key_path.read_bytes() == old_key
+    assert load(cert_path).public_key() == old_public
+
+
 def test_expiring_certificate_replaced(tmp_path: Path) -> None:
     site = make_site(tmp_path)
     cert_path, key_path = ensure_certificate(site)
