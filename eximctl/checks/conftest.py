@@ -26,5 +26,6 @@ def site(request: pytest.FixtureRequest) -> Site:
 
 
 @pytest.fixture(scope="session")
-def evidence(request: pytest.FixtureRequest) -> Evidence:
-    return Evidence(Path(request.config.getoption("--eximctl-evidence") or "/dev/null"))
+def evidence(request: pytest.FixtureRequest, site: Site) -> Evidence:
+    path = Path(request.config.getoption("--eximctl-evidence") or "/dev/null")
+    return Evidence(path, site.host.name)
