@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from eximctl.build import build_site, exim_bv, missing_packages, preflight
-from eximctl.errors import MissingDependencyError
+from eximctl.build import _make, build_site, exim_bv, missing_packages, preflight
+from eximctl.errors import CommandError, MissingDependencyError
 from eximctl.features import missing_features, parse_bv, required_packages
 from eximctl.site import Site
 from eximctl.source import obtain_source
@@ -135,3 +135,22 @@ def test_install_deps_installs_missing_package() -> None:
     preflight("4.95", (), install=True)
 
     assert missing_packages("4.95", ()) == {}
+
+
+def test_failed_make_shows_log_tail(tmp_path: Path) -> None:
+    source = tmp_path / "src" / "exim-9.99"
+    source.mkdir(parents=True)
+    (source / "Makefile").write_text(
+        "all:\n\t@echo compiling step one\n\t@echo 'fatal: pcre2.h: No such file' >&2\n"
+        "\t@exit 3\n"
+    )
+    log_file = tmp_path / "build.log"
+
+    with pytest.raises(CommandError) as raised:
+        _make(source, ["make"], log_file, "compiling")
+
+    message = str(raised.value)
+    assert raised.value.returncode == 2
+    assert "fatal: pcre2.h: No such file" in message
+    assert f"(full log: {log_file})" in message
+    assert "compiling step one" in log_file.read_text()
