@@ -1,7 +1,7 @@
 """Debian's exim4 source package as an Exim source.
 
-apt downloads the package (its index is signed by the Debian archive); from
-it eximctl takes the upstream tarball ``exim4_X.orig.tar.xz``, the upstream
+apt downloads the package, whose index the Debian archive signs. From it
+eximctl takes the upstream tarball ``exim4_X.orig.tar.xz``, the upstream
 signature ``exim4_X.orig.tar.xz.asc`` and the maintainers' keys that Debian
 ships as ``debian/upstream/signing-key.asc``. The upstream signature is then
 checked against the pinned fingerprints like any other source.
@@ -37,7 +37,7 @@ Runner = Callable[[Sequence[str], Path | None], "subprocess.CompletedProcess[str
 def run_command(
     command: Sequence[str], cwd: Path | None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` with C-locale output captured; never raises on failure."""
+    """Run ``command`` with C-locale output captured; a failure is returned, not raised."""
     env = dict(os.environ, LC_ALL="C", DEBIAN_FRONTEND="noninteractive")
     log.debug("running %s in %s", " ".join(command), cwd or ".")
     return subprocess.run(
@@ -227,7 +227,7 @@ def _check(result: subprocess.CompletedProcess[str], command: list[str]) -> None
 
 
 def list_versions(run: Runner = run_command) -> list[str]:
-    """Return the exim4 source versions apt knows, newest first."""
+    """Return the exim4 source versions that apt lists, newest first."""
     command = ["apt-cache", "showsrc", PACKAGE]
     result = run(command, None)
     _check(result, command)
@@ -302,10 +302,10 @@ def download(
 ) -> DebianSource:
     """Download the newest exim4 source that apt can fetch into ``dest``.
 
-    ``pinned`` is an upstream version ('4.96') or a full Debian version. Each
-    candidate is tried newest first; a failed download (a version listed in
-    an index whose files the mirror no longer serves answers 404) is logged
-    and the next older one is tried.
+    ``pinned`` is an upstream version ('4.96') or a full Debian version. The
+    candidates are tried newest first. A failed download is logged and the
+    next older version is tried, because an index can list a version whose
+    files the mirror no longer serves (HTTP 404).
     """
     ensure_deb_src(apt_dir, run)
     versions = list_versions(run)

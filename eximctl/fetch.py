@@ -1,8 +1,8 @@
 """Download source files into the cache: streamed, resumable, sanity-checked.
 
-A complete download is stored as ``NAME`` with a ``NAME.sha256`` sidecar; an
-unfinished one as ``NAME.part``, which the next run resumes with an HTTP Range
-request. A cached file is never trusted because it is cached: the caller
+A complete download is stored as ``NAME`` with a ``NAME.sha256`` sidecar. An
+unfinished one is kept as ``NAME.part``, and the next run resumes it with an
+HTTP Range request. A cached file is never trusted because it is cached: the caller
 always checks its signature again. Empty, truncated or non-tar downloads fail
 here, as a :class:`DownloadError`, before any signature is looked at.
 """

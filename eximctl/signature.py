@@ -1,9 +1,9 @@
 """OpenPGP checks of the Exim source: a valid signature by a pinned key only.
 
-The keyring only supplies public keys; it confers no trust. A signature passes
-when gpg reports it valid (not BAD, not by an expired or revoked key) and the
-PRIMARY key that made it (directly or through a signing subkey) has one of the
-full fingerprints pinned here or given by the caller. Short key ids and user
+The keyring only supplies public keys and confers no trust. A signature passes
+when gpg reports it valid: not BAD, and not made by an expired or revoked key.
+Then the PRIMARY key that made it, directly or through a signing subkey, must
+have one of the full fingerprints pinned here or given by the caller. Short key ids and user
 ids are never compared: both are trivial to forge.
 """
 
