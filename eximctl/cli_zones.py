@@ -16,8 +16,10 @@ from eximctl.zones import Nameserver, build_zones, dkim_key_files
 
 
 def _parse_nameserver(
-    ctx: click.Context, param: click.Parameter, value: str
-) -> Nameserver:
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> Nameserver | None:
+    if value is None:
+        return None
     name, equals, address = value.partition("=")
     if not equals or not name or not address:
         raise click.BadParameter(
@@ -42,28 +44,40 @@ def _parse_nameserver(
 )
 @click.option(
     "--nameserver",
-    default=f"{LAB_NAMESERVER[0]}={LAB_NAMESERVER[1]}",
-    show_default=True,
     callback=_parse_nameserver,
-    help="Authoritative name server of the zones, as NAME=ADDRESS.",
+    help="Authoritative name server of the zones, as NAME=ADDRESS. Default: "
+    "ns.lab.test for the lab; the site's own host and first address for a site.",
 )
 @click.pass_obj
 def zones(
-    context: Context, directory: Path, check_only: bool, nameserver: Nameserver
+    context: Context, directory: Path, check_only: bool, nameserver: Nameserver | None
 ) -> None:
-    """Write the zone files of the lab, or of the site given with --site.
+    """Write the zone files of the lab, or of the site given as 'eximctl --site'.
 
     A zone file is rewritten, with a new serial, only when its records
-    changed. Missing DKIM keys are created first.
+    changed. Missing DKIM keys are created first. With --check, the files'
+    records are checked for errors; they are not compared with the site.
     """
     sites = _sites(context)
     if check_only:
         _check(directory, sites)
         return
-    built = build_zones(sites, nameserver)
+    built = build_zones(sites, nameserver or _default_nameserver(context))
     statuses = write_zones(built, directory, dkim_keys=dkim_key_files(sites))
     for domain, status in statuses.items():
         click.echo(f"{directory / f'{domain}.zone'}: {status}")
+
+
+def _default_nameserver(context: Context) -> Nameserver:
+    if context.site_path is None:
+        return LAB_NAMESERVER
+    host = context.site.host
+    if not host.addresses:
+        raise click.UsageError(
+            "the site's host has no addresses to publish as the name server; "
+            "add host.addresses or give --nameserver NAME=ADDRESS"
+        )
+    return host.name, host.addresses[0]
 
 
 def _sites(context: Context) -> list[Site]:

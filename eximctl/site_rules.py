@@ -68,6 +68,13 @@ def _check_build(site: Site) -> None:
         raise SiteError(
             "build.jobs", f"must be 0 (one per core) or more, not {site.build.jobs}"
         )
+    directory = site.delivery.mail_directory
+    if not directory.startswith("/"):
+        raise SiteError(
+            "delivery.mail_directory",
+            f"must be an absolute path, not {directory!r}, because Exim's "
+            "appendfile transport accepts no relative mailbox path",
+        )
     if site.delivery.mailbox == "maildir" and "maildir" not in site.build.features:
         raise SiteError(
             "delivery.mailbox",

@@ -218,3 +218,10 @@ def test_aliases_only_for_virtual_domains() -> None:
 def test_unreadable_site_file(tmp_path: Path) -> None:
     with pytest.raises(SiteError, match="cannot read the site file"):
         load_site(tmp_path / "missing.toml")
+
+
+def test_relative_mail_directory_rejected() -> None:
+    with pytest.raises(SiteError) as raised:
+        parse_site(site_with('[delivery]\nmail_directory = "mail"'))
+    assert "delivery.mail_directory" in str(raised.value)
+    assert "absolute path" in str(raised.value)

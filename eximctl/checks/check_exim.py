@@ -28,7 +28,7 @@ def test_binary_installed(host: Host, site: Site, evidence: Evidence) -> None:
     binary = host.file(site.exim_binary)
     assert binary.exists, f"{site.exim_binary} does not exist"
     assert binary.mode & 0o4000, f"{site.exim_binary} is not setuid root"
-    result = host.run(shlex.join([site.exim_binary, "-bV"]))
+    result = host.run(_exim(site, "-bV"))
     assert result.rc == 0, result.stderr
     evidence.add("exim -bV", result.stdout)
 
