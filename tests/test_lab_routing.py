@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -63,3 +64,20 @@ def test_mx2_to_alpha_lands_on_mx1(lab_full: list[NamespaceStatus]) -> None:
     assert (
         "ann@alpha.test R=backup_1 T=remote_smtp H=mx1.alpha.test [192.0.2.11]" in log
     )
+
+
+def test_unknown_local_refused_from_relay_host(
+    lab_full: list[NamespaceStatus],
+) -> None:
+    # mx1's own address may relay, but an unknown alpha.test address is
+    # still refused at RCPT instead of being accepted and bounced.
+    code = (
+        "import smtplib\n"
+        "with smtplib.SMTP('192.0.2.11', 25, timeout=30) as client:\n"
+        "    client.ehlo('mx1.alpha.test')\n"
+        "    client.mail('ann@alpha.test')\n"
+        "    print(client.rcpt('nosuch@alpha.test')[0], client.rcpt('ann@alpha.test')[0])\n"
+    )
+    result = in_namespace("mx1", sys.executable, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["550", "250"]
