@@ -83,8 +83,24 @@ def _verify_lab(selection: str) -> list[VerifyResult]:
         site = lab_site(host)
         results.append(run_checks(site, f"ssh://{host.name}", selection, SSH_CONFIG))
     if not selection:
+        results.append(_verify_dkim_records())
         results.append(_verify_outbound())
     return results
+
+
+def _verify_dkim_records() -> VerifyResult:
+    from eximctl.lab.outbound import check_dkim_records
+
+    checked, problems = check_dkim_records()
+    name = "DKIM records in the lab DNS match the private keys"
+    if problems:
+        click.secho(f"FAIL  lab: {name}", fg="red")
+        for problem in problems:
+            click.echo(f"      {problem}")
+    else:
+        click.secho(f"PASS  lab: {name}", fg="green")
+    evidence = "== lab: DKIM records compared with their keys\n" + "\n".join(checked)
+    return VerifyResult(int(not problems), int(bool(problems)), evidence + "\n")
 
 
 def _verify_outbound() -> VerifyResult:

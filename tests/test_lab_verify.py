@@ -7,7 +7,7 @@ import pytest
 from eximctl.lab.control import NamespaceStatus
 from eximctl.lab.hosts import find_host, mail_hosts
 from eximctl.lab.mail import lab_site
-from eximctl.lab.outbound import check_outbound
+from eximctl.lab.outbound import check_dkim_records, check_outbound
 from eximctl.lab.sshd import SSH_CONFIG
 from eximctl.verify import run_checks
 
@@ -31,3 +31,10 @@ def test_outbound_chain_passes(lab_full: list[NamespaceStatus]) -> None:
     assert result.spf_result == "pass"
     assert "dkim=pass header.d=alpha.test" in result.report
     assert "auth=pass (PLAIN) smtp.auth=relay@alpha.test" in result.report
+
+
+def test_k18_dkim_records_match_keys(lab_full: list[NamespaceStatus]) -> None:
+    checked, problems = check_dkim_records()
+    assert "lab2026._domainkey.alpha.test" in checked
+    assert "lab2026._domainkey.sub.alpha.test" in checked
+    assert problems == []

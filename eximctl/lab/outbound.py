@@ -16,7 +16,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from eximctl.lab.hosts import find_host
+from eximctl.dkim_keys import dkim_domains, dkim_key_path
+from eximctl.lab.hosts import find_host, mail_hosts
 from eximctl.lab.mail import lab_site
 from eximctl.lab_sites import LAB_NAMESERVER
 
@@ -33,6 +34,21 @@ message = next(m for m in mbox_messages(Path(path)) if token.encode() in m)
 evidence = delivery_evidence(message, "192.0.2.25", "smtp.relay.test", nameserver)
 print(json.dumps({"report": evidence.report(), "dkim": evidence.dkim_pass,
                   "spf": evidence.spf_result}))
+"""
+
+
+# Runs inside the inbox namespace; argv: nameserver, then domain, selector and
+# key path for each record. Prints one JSON list of problems.
+_DKIM_RECORDS = r"""
+import json, sys
+from pathlib import Path
+from eximctl.mail_checks import dkim_dns_problem
+nameserver, items = sys.argv[1], sys.argv[2:]
+problems = []
+for i in range(0, len(items), 3):
+    domain, selector, key = items[i:i + 3]
+    problems.append(dkim_dns_problem(domain, selector, Path(key), nameserver))
+print(json.dumps([p for p in problems if p]))
 """
 
 
@@ -80,6 +96,29 @@ def check_outbound(timeout: float = 60) -> OutboundResult:
     return OutboundResult(
         True, bool(data["dkim"]), str(data["spf"]), str(data["report"])
     )
+
+
+def check_dkim_records() -> tuple[list[str], list[str]]:
+    """Compare each lab DKIM record that NSD serves with its private key.
+
+    Returns the records checked and the problems found, as sentences.
+    """
+    arguments: list[str] = []
+    checked: list[str] = []
+    for host in mail_hosts():
+        site = lab_site(host)
+        if site.dkim is None:
+            continue
+        for domain in dkim_domains(site):
+            key = dkim_key_path(site, domain)
+            arguments += [domain, site.dkim.selector, str(key)]
+            checked.append(f"{site.dkim.selector}._domainkey.{domain}")
+    command = [sys.executable, "-c", _DKIM_RECORDS, LAB_NAMESERVER[1], *arguments]
+    result = _in_namespace("inbox", command)
+    if result.returncode != 0:
+        return checked, [f"the DKIM record check failed: {result.stderr.strip()}"]
+    problems: list[str] = json.loads(result.stdout)
+    return checked, problems
 
 
 def _in_namespace(
