@@ -227,7 +227,7 @@ class FingerprintError(EximctlError):
 
 
 class SecretFileError(EximctlError):
-    """A password file is missing, unsafe, or holds a value Exim cannot send.
+    """A password file is missing, unsafe, or contains a value Exim cannot send.
 
     The message names the file and the problem, never the secret itself.
     """

@@ -1,4 +1,4 @@
-"""Where eximctl finds its shipped files, installed or run from a checkout."""
+"""Locations of eximctl's shipped files, installed or run from a checkout."""
 
 from __future__ import annotations
 

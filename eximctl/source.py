@@ -69,7 +69,7 @@ class VerifiedSource:
     signer: str
     """The signer's user id as gpg reports it, for display only."""
     origin: str
-    """Where the tarball came from: a URL, a path or the Debian package."""
+    """The tarball's origin: a URL, a path or the Debian package."""
     pinned: bool = True
     """False when the key was trusted only through ``extra_fingerprints``."""
 
@@ -87,14 +87,15 @@ def obtain_source(
 ) -> VerifiedSource:
     """Download or reuse the site's Exim source and verify its signature.
 
-    ``cache_dir`` overrides ``site.source.cache_directory``; ``mirror``
-    overrides ``site.source.url`` (and turns an "upstream" site into a mirror
-    one); ``tarball`` (with ``signature``, default ``TARBALL.asc``) uses a local
-    file whatever the site's kind; ``keyring`` overrides the site's keyring
-    and the one the source provides; ``extra_fingerprints`` are trusted in
-    addition to the pinned maintainer keys and must be full 40-hex
-    fingerprints. Raises DownloadError, VersionNotAvailableError or a
-    SignatureError subclass.
+    ``cache_dir`` overrides ``site.source.cache_directory``. ``mirror``
+    overrides ``site.source.url`` of an upstream or mirror site; a Debian site
+    ignores it, so the CLI switches the site to kind "mirror" first.
+    ``tarball`` (with ``signature``, default ``TARBALL.asc``) uses a local file
+    whatever the site's kind. ``keyring`` overrides the site's keyring and the
+    one the source provides. ``extra_fingerprints`` are trusted in addition
+    to the pinned maintainer keys and must be full 40-hex fingerprints.
+    Raises DownloadError, VersionNotAvailableError or a SignatureError
+    subclass.
     """
     extras = tuple(normalize_fingerprint(f) for f in extra_fingerprints)
     src = site.source

@@ -1,6 +1,6 @@
 """DANE on the lab: mx1 and mx2 verify each other by their TLSA records.
 
-Both sites set tls.dane and trust the lab NSD's authoritative answers for
+Both sites set tls.dane and trust the lab NSD's authoritative responses for
 *.test (tls.dns_trust_aa). A message between them is delivered with
 "CV=dane" in the sender's mainlog. With a TLSA record that does not match
 the certificate, the delivery is deferred: never sent unverified or in
@@ -44,7 +44,7 @@ ALPHA_ZONE = nsd.ZONES_DIRECTORY / "alpha.test.zone"
 MX1_TLSA = "_25._tcp.mx1.alpha.test"
 WRONG_DIGEST = "00" * 32
 
-# Queries the lab NSD for one record and prints the flags and the answer.
+# Queries the lab NSD for one record and prints the flags and the answer section.
 _QUERY = """
 import json
 import dns.flags, dns.message, dns.query
@@ -61,7 +61,7 @@ def lab(lab_full: list[NamespaceStatus]) -> list[NamespaceStatus]:
 
 
 def query(client: str, name: str, rdtype: str) -> dict[str, object]:
-    """Query the lab NSD from lab host ``client``; return flags and answers."""
+    """Query the lab NSD from lab host ``client``; return the flags and the answer records."""
     code = _QUERY.format(name=name, rdtype=rdtype, server=find_host("dns").address)
     result = python_in_namespace(client, code)
     assert result.returncode == 0, result.stderr

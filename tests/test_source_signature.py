@@ -172,7 +172,8 @@ def test_unknown_key(keys: Keys, tarball: Path) -> None:
             extra_fingerprints=[keys.mimic.fingerprint],
         )
     message = str(caught.value)
-    assert "not in the keyring" in message and "no public key" in message
+    assert "not in the keyring" in message
+    assert "no public key" in message
     assert keys.mimic.fingerprint in message
 
 

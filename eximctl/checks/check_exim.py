@@ -34,7 +34,7 @@ def test_binary_installed(host: Host, site: Site, evidence: Evidence) -> None:
 
 
 def test_features_compiled_in(host: Host, site: Site) -> None:
-    """A feature the site asks for is not compiled in; rebuild with 'eximctl build'."""
+    """A feature the site requests is not compiled in; rebuild with 'eximctl build'."""
     result = host.run(shlex.join([site.exim_binary, "-bV"]))
     assert missing_features(result.stdout, site.build.features) == []
 
